@@ -10,7 +10,9 @@
 //! its end has passed (the resampler delays the stream by a few milliseconds).
 
 use crate::resample::{ResampleError, StreamResampler};
-use crate::spectrogram::{ColumnAnalyser, SpectrogramWindow, WindowEnd, HOP_SAMPLES, SEGMENT_SAMPLES, SILENCE, SIZE};
+use crate::spectrogram::{
+    ColumnAnalyser, SpectrogramWindow, WindowEnd, HOP_SAMPLES, SEGMENT_SAMPLES, SILENCE, SIZE,
+};
 
 /// Columns kept: one window plus about 1.5 s of slack for frames that wait on the
 /// resampler or on a busy worker pool.
@@ -87,7 +89,16 @@ impl Analyser {
             self.num_non_finite += 1;
             0.0
         };
-        let Self { resampler, columns, history, received, next_column, ring, segment, .. } = self;
+        let Self {
+            resampler,
+            columns,
+            history,
+            received,
+            next_column,
+            ring,
+            segment,
+            ..
+        } = self;
         resampler.push(sample, |s| {
             history[(*received as usize) % HISTORY_SAMPLES] = s;
             *received += 1;
@@ -96,7 +107,11 @@ impl Analyser {
                 let start = column_end - SEGMENT_SAMPLES as i64;
                 for (i, v) in segment.iter_mut().enumerate() {
                     let at = start + i as i64;
-                    *v = if at >= 0 { history[(at as usize) % HISTORY_SAMPLES] } else { 0.0 };
+                    *v = if at >= 0 {
+                        history[(at as usize) % HISTORY_SAMPLES]
+                    } else {
+                        0.0
+                    };
                 }
                 let slot = next_column.rem_euclid(RING_COLUMNS as i64) as usize;
                 columns.column(segment, &mut ring[slot]);
@@ -121,7 +136,11 @@ impl Analyser {
     }
 
     /// Copy the window ending at `end` into `out`. Audio thread safe.
-    pub fn copy_window(&self, end: WindowEnd, out: &mut SpectrogramWindow) -> Result<(), WindowError> {
+    pub fn copy_window(
+        &self,
+        end: WindowEnd,
+        out: &mut SpectrogramWindow,
+    ) -> Result<(), WindowError> {
         if end.last_column() >= self.next_column {
             return Err(WindowError::NotReady);
         }
@@ -147,7 +166,9 @@ mod tests {
         let mut state = seed;
         (0..n)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -165,7 +186,11 @@ mod tests {
             if i % 10_007 == 0 {
                 let end = analyser.latest_window_end();
                 analyser.copy_window(end, &mut live).unwrap();
-                assert_eq!(live, window_from_signal(&x, end, &mut offline), "at sample {i}");
+                assert_eq!(
+                    live,
+                    window_from_signal(&x, end, &mut offline),
+                    "at sample {i}"
+                );
                 checked += 1;
             }
         }
@@ -180,7 +205,10 @@ mod tests {
         for _ in 0..end.samples() - 105 - 1 {
             analyser.push(0.1);
         }
-        assert_eq!(analyser.copy_window(end, &mut out), Err(WindowError::NotReady));
+        assert_eq!(
+            analyser.copy_window(end, &mut out),
+            Err(WindowError::NotReady)
+        );
         analyser.push(0.1);
         assert_eq!(analyser.copy_window(end, &mut out), Ok(()));
     }
@@ -192,7 +220,10 @@ mod tests {
             analyser.push(s);
         }
         let mut out = SpectrogramWindow::default();
-        assert_eq!(analyser.copy_window(WindowEnd::from_first_column(0), &mut out), Err(WindowError::Expired));
+        assert_eq!(
+            analyser.copy_window(WindowEnd::from_first_column(0), &mut out),
+            Err(WindowError::Expired)
+        );
     }
 
     #[test]
@@ -208,7 +239,9 @@ mod tests {
         }
         assert_eq!(analyser.num_non_finite(), 75_000);
         let mut out = SpectrogramWindow::default();
-        analyser.copy_window(analyser.latest_window_end(), &mut out).unwrap();
+        analyser
+            .copy_window(analyser.latest_window_end(), &mut out)
+            .unwrap();
         assert!(out.pixels().iter().all(|v| v.is_finite()));
     }
 }

@@ -44,7 +44,10 @@ pub struct FrameClock {
 
 impl FrameClock {
     pub fn new(fps: Fps, rate_hz: u32) -> Self {
-        Self { fps: fps.per_second(), rate_hz: rate_hz.max(1) }
+        Self {
+            fps: fps.per_second(),
+            rate_hz: rate_hz.max(1),
+        }
     }
 
     pub fn fps(&self) -> u32 {

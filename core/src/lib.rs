@@ -15,6 +15,6 @@ pub mod resample;
 pub mod spectrogram;
 
 pub use analyser::{Analyser, WindowError};
-pub use clock::{FrameClock, Fps};
+pub use clock::{Fps, FrameClock};
 pub use resample::StreamResampler;
 pub use spectrogram::{SpectrogramWindow, WindowEnd};

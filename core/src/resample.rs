@@ -79,7 +79,11 @@ impl StreamResampler {
             )
         };
         let (input_len, output_len, delay) = match &fft {
-            Some(f) => (f.input_frames_max(), f.output_frames_max(), f.output_delay()),
+            Some(f) => (
+                f.input_frames_max(),
+                f.output_frames_max(),
+                f.output_delay(),
+            ),
             None => (0, 0, 0),
         };
         Ok(Self {
@@ -167,7 +171,9 @@ impl StreamResampler {
     /// Resample a whole signal. Offline use.
     pub fn resample_all(host_rate_hz: u32, signal: &[f32]) -> Result<Vec<f32>, ResampleError> {
         let mut resampler = Self::new(host_rate_hz)?;
-        let mut out = Vec::with_capacity((signal.len() as u64 * SAMPLE_RATE_HZ as u64 / host_rate_hz as u64) as usize + 1);
+        let mut out = Vec::with_capacity(
+            (signal.len() as u64 * SAMPLE_RATE_HZ as u64 / host_rate_hz as u64) as usize + 1,
+        );
         for &s in signal {
             resampler.push(s, |o| out.push(o));
         }
@@ -181,7 +187,12 @@ mod tests {
     use super::*;
 
     fn sine(freq_hz: f64, rate_hz: u32, n: usize) -> Vec<f32> {
-        (0..n).map(|i| (0.5 * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / rate_hz as f64).sin()) as f32).collect()
+        (0..n)
+            .map(|i| {
+                (0.5 * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / rate_hz as f64).sin())
+                    as f32
+            })
+            .collect()
     }
 
     #[test]
@@ -199,7 +210,11 @@ mod tests {
             assert_eq!(y.len(), 44_100, "rate {rate}");
             // Delay trimmed: the output lines up with the ideal sine (away from the edges).
             let ideal = sine(1000.0, 44_100, 44_100);
-            let err = y[2000..42_000].iter().zip(&ideal[2000..42_000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let err = y[2000..42_000]
+                .iter()
+                .zip(&ideal[2000..42_000])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(err < 1e-3, "rate {rate}: max error {err}");
         }
     }
@@ -220,7 +235,10 @@ mod tests {
 
     #[test]
     fn rejects_absurd_rates() {
-        assert_eq!(StreamResampler::new(0).err(), Some(ResampleError::UnsupportedRate(0)));
+        assert_eq!(
+            StreamResampler::new(0).err(),
+            Some(ResampleError::UnsupportedRate(0))
+        );
         assert!(StreamResampler::new(1_000_000).is_err());
     }
 }

@@ -42,7 +42,8 @@ pub const SILENCE: f32 = -1.0;
 
 /// Samples the window's last segment leaves unused: 66 150 - (255 * 257 + 510) = 105.
 /// A window is therefore complete 105 samples before its end.
-pub const TAIL_SAMPLES: i64 = WINDOW_SAMPLES as i64 - ((SIZE as i64 - 1) * HOP_SAMPLES as i64 + SEGMENT_SAMPLES as i64);
+pub const TAIL_SAMPLES: i64 =
+    WINDOW_SAMPLES as i64 - ((SIZE as i64 - 1) * HOP_SAMPLES as i64 + SEGMENT_SAMPLES as i64);
 
 /// The end of a window, in 44.1 kHz samples from the start of the stream: always
 /// `WINDOW_SAMPLES + HOP_SAMPLES * m` for an integer `m` (which may be negative).
@@ -57,7 +58,7 @@ impl WindowEnd {
     }
 
     /// The window whose leftmost column is `m`.
-    pub fn from_first_column(m: i64) -> Self {
+    pub const fn from_first_column(m: i64) -> Self {
         Self(WINDOW_SAMPLES as i64 + HOP_SAMPLES as i64 * m)
     }
 
@@ -96,13 +97,20 @@ pub struct SpectrogramWindow {
 
 impl Default for SpectrogramWindow {
     fn default() -> Self {
-        Self { pixels: vec![SILENCE; SIZE * SIZE].into_boxed_slice() }
+        Self {
+            pixels: vec![SILENCE; SIZE * SIZE].into_boxed_slice(),
+        }
     }
 }
 
 impl std::fmt::Debug for SpectrogramWindow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (min, max) = self.pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (min, max) = self
+            .pixels
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         write!(f, "SpectrogramWindow {{ min: {min}, max: {max} }}")
     }
 }
@@ -115,7 +123,9 @@ impl SpectrogramWindow {
 
     /// Build from row-major pixels; `None` unless there are exactly `SIZE * SIZE`.
     pub fn from_pixels(pixels: &[f32]) -> Option<Self> {
-        (pixels.len() == SIZE * SIZE).then(|| Self { pixels: pixels.into() })
+        (pixels.len() == SIZE * SIZE).then(|| Self {
+            pixels: pixels.into(),
+        })
     }
 
     /// Write column `x` of the image from a column in frequency order (bin 0 first).
@@ -133,7 +143,9 @@ impl SpectrogramWindow {
 
     /// The inverse of [`Self::to_gray8`], up to its rounding (at most 1/255).
     pub fn from_gray8(gray: &[u8]) -> Option<Self> {
-        (gray.len() == SIZE * SIZE).then(|| Self { pixels: gray.iter().map(|&g| g as f32 / 127.5 - 1.0).collect() })
+        (gray.len() == SIZE * SIZE).then(|| Self {
+            pixels: gray.iter().map(|&g| g as f32 / 127.5 - 1.0).collect(),
+        })
     }
 }
 
@@ -194,7 +206,8 @@ impl ColumnAnalyser {
     pub fn new() -> Self {
         let fft = FftPlanner::new().plan_fft_forward(SEGMENT_SAMPLES);
         let window = tukey_periodic(SEGMENT_SAMPLES, TUKEY_ALPHA);
-        let density_scale = 1.0 / (SAMPLE_RATE_HZ as f64 * window.iter().map(|w| w * w).sum::<f64>());
+        let density_scale =
+            1.0 / (SAMPLE_RATE_HZ as f64 * window.iter().map(|w| w * w).sum::<f64>());
         let scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()].into_boxed_slice();
         Self {
             fft,
@@ -214,11 +227,16 @@ impl ColumnAnalyser {
         for ((b, &s), &w) in self.buffer.iter_mut().zip(segment).zip(self.window.iter()) {
             *b = Complex32::new((s - mean) * w, 0.0);
         }
-        self.fft.process_with_scratch(&mut self.buffer, &mut self.scratch);
+        self.fft
+            .process_with_scratch(&mut self.buffer, &mut self.scratch);
         for (bin, o) in out.iter_mut().enumerate() {
             let power = self.buffer[bin].norm_sqr() as f64 * self.density_scale;
             // One-sided spectrum: every bin but DC and Nyquist counts twice.
-            let one_sided = if bin == 0 || bin == SIZE - 1 { power } else { 2.0 * power };
+            let one_sided = if bin == 0 || bin == SIZE - 1 {
+                power
+            } else {
+                2.0 * power
+            };
             *o = psd_to_image(one_sided);
         }
     }
@@ -226,7 +244,11 @@ impl ColumnAnalyser {
 
 /// The image for the window ending at `end`, from a whole 44.1 kHz signal whose first
 /// sample is stream sample 0. Samples outside the signal count as silence. Offline only.
-pub fn window_from_signal(signal: &[f32], end: WindowEnd, analyser: &mut ColumnAnalyser) -> SpectrogramWindow {
+pub fn window_from_signal(
+    signal: &[f32],
+    end: WindowEnd,
+    analyser: &mut ColumnAnalyser,
+) -> SpectrogramWindow {
     let mut image = SpectrogramWindow::default();
     let mut segment = [0.0f32; SEGMENT_SAMPLES];
     let mut column = [0.0f32; SIZE];
@@ -234,7 +256,11 @@ pub fn window_from_signal(signal: &[f32], end: WindowEnd, analyser: &mut ColumnA
         let start = (end.first_column() + x as i64) * HOP_SAMPLES as i64;
         for (i, s) in segment.iter_mut().enumerate() {
             let at = start + i as i64;
-            *s = if at >= 0 && (at as usize) < signal.len() { signal[at as usize] } else { 0.0 };
+            *s = if at >= 0 && (at as usize) < signal.len() {
+                signal[at as usize]
+            } else {
+                0.0
+            };
         }
         analyser.column(&segment, &mut column);
         image.set_column(x, &column);
@@ -245,8 +271,16 @@ pub fn window_from_signal(signal: &[f32], end: WindowEnd, analyser: &mut ColumnA
 /// The image of exactly `WINDOW_SAMPLES` samples, as the paper computed it: the window
 /// that starts at the first sample. Offline only.
 pub fn window_from_samples(samples: &[f32]) -> SpectrogramWindow {
-    assert_eq!(samples.len(), WINDOW_SAMPLES, "a spectrogram window is {WINDOW_SAMPLES} samples");
-    window_from_signal(samples, WindowEnd::from_first_column(0), &mut ColumnAnalyser::new())
+    assert_eq!(
+        samples.len(),
+        WINDOW_SAMPLES,
+        "a spectrogram window is {WINDOW_SAMPLES} samples"
+    );
+    window_from_signal(
+        samples,
+        WindowEnd::from_first_column(0),
+        &mut ColumnAnalyser::new(),
+    )
 }
 
 #[cfg(test)]
@@ -254,7 +288,12 @@ mod tests {
     use super::*;
 
     fn sine(freq_hz: f64, amp: f64, n: usize) -> Vec<f32> {
-        (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / SAMPLE_RATE_HZ as f64).sin()) as f32).collect()
+        (0..n)
+            .map(|i| {
+                (amp * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / SAMPLE_RATE_HZ as f64)
+                    .sin()) as f32
+            })
+            .collect()
     }
 
     #[test]
@@ -266,10 +305,27 @@ mod tests {
 
     #[test]
     fn window_end_snaps_down_to_the_grid() {
-        for t in [-100_000i64, -1, 0, 1, 66_149, 66_150, 66_151, 66_406, 66_407, 1_000_000] {
+        for t in [
+            -100_000i64,
+            -1,
+            0,
+            1,
+            66_149,
+            66_150,
+            66_151,
+            66_406,
+            66_407,
+            1_000_000,
+        ] {
             let end = WindowEnd::at_or_before(t);
-            assert!(end.samples() <= t && t - end.samples() < HOP_SAMPLES as i64, "t={t} end={end:?}");
-            assert_eq!((end.samples() - WINDOW_SAMPLES as i64).rem_euclid(HOP_SAMPLES as i64), 0);
+            assert!(
+                end.samples() <= t && t - end.samples() < HOP_SAMPLES as i64,
+                "t={t} end={end:?}"
+            );
+            assert_eq!(
+                (end.samples() - WINDOW_SAMPLES as i64).rem_euclid(HOP_SAMPLES as i64),
+                0
+            );
             assert_eq!(WindowEnd::from_last_column(end.last_column()), end);
         }
     }
@@ -287,7 +343,11 @@ mod tests {
             let freq = bin as f64 * SAMPLE_RATE_HZ as f64 / SEGMENT_SAMPLES as f64;
             let image = window_from_samples(&sine(freq, 0.5, WINDOW_SAMPLES));
             for x in 0..SIZE {
-                let peak_row = (0..SIZE).max_by(|&a, &b| image.pixels()[a * SIZE + x].total_cmp(&image.pixels()[b * SIZE + x])).unwrap();
+                let peak_row = (0..SIZE)
+                    .max_by(|&a, &b| {
+                        image.pixels()[a * SIZE + x].total_cmp(&image.pixels()[b * SIZE + x])
+                    })
+                    .unwrap();
                 assert_eq!(SIZE - 1 - peak_row, bin, "column {x}");
             }
         }

@@ -1,1 +1,53 @@
+//! Shared pieces of the end-to-end tests: a CLAP host, seeded test signals, the window
+//! tap reader and paths to the built bundles and the test venv.
+//!
+//! The tests in `tests/` expect `scripts/test.sh` to have built the debug bundles and the
+//! Python venv; each says what is missing when it is not there, and fails.
 
+pub mod clap_host;
+pub mod signals;
+pub mod tap;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The bundled CLAP plugin the tests load: `MVGEN_CLAP`, or the debug bundle.
+pub fn clap_bundle() -> PathBuf {
+    let path = std::env::var_os("MVGEN_CLAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/bundled/MVGen.clap"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask bundle mvgen-plugin` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The test venv's Python, with scipy, pedalboard and dawdreamer.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("MVGEN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh scratch folder under the target dir, removed first if it exists.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target/test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}

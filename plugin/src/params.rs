@@ -1,0 +1,65 @@
+//! The plugin's parameters. Ids are stable: they key saved sessions and automation.
+
+use mvgen_core::Fps;
+use nice_plug::prelude::*;
+
+/// Video frame rate, as the host shows it.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FpsParam {
+    #[id = "24"]
+    #[name = "24 fps"]
+    F24,
+    #[id = "25"]
+    #[name = "25 fps"]
+    F25,
+    #[id = "30"]
+    #[name = "30 fps"]
+    F30,
+    #[id = "50"]
+    #[name = "50 fps"]
+    F50,
+    #[id = "60"]
+    #[name = "60 fps"]
+    F60,
+}
+
+impl From<FpsParam> for Fps {
+    fn from(p: FpsParam) -> Self {
+        match p {
+            FpsParam::F24 => Fps::F24,
+            FpsParam::F25 => Fps::F25,
+            FpsParam::F30 => Fps::F30,
+            FpsParam::F50 => Fps::F50,
+            FpsParam::F60 => Fps::F60,
+        }
+    }
+}
+
+#[derive(Params)]
+pub struct MvGenParams {
+    /// Frames per second of the generated video. Stored as the variant id ("30").
+    #[id = "fps"]
+    pub fps: EnumParam<FpsParam>,
+    /// Gain applied to the analysed signal only, in dB; the audio itself is never touched.
+    /// Raises quiet material into the spectrogram's range.
+    #[id = "input_gain_db"]
+    pub input_gain_db: FloatParam,
+}
+
+impl Default for MvGenParams {
+    fn default() -> Self {
+        Self {
+            fps: EnumParam::new("Frame rate", FpsParam::F30),
+            input_gain_db: FloatParam::new(
+                "Input gain",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 24.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.1),
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! A small CLAP host on clack-host: loads a bundle, activates it at a rate, and processes
+//! audio in blocks of chosen sizes with a playing transport, as a DAW would.
+//!
+//! Processing runs on the calling thread, which is the plugin's audio thread for the
+//! duration of `process`.
+
+use anyhow::anyhow;
+use clack_extensions::render::{PluginRender, RenderMode};
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+use clack_host::events::{EventFlags, EventHeader, Pckn};
+use clack_host::prelude::*;
+use clack_host::utils::{BeatTime, ClapId, SecondsTime};
+use std::ffi::CStr;
+use std::path::Path;
+
+pub const PLUGIN_ID: &CStr = c"org.mvgen.mvgen";
+/// The largest block the tests send (CONTEXT: blocks of 0 to 8192 frames).
+pub const MAX_BLOCK: usize = 8192;
+
+struct Shared;
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+struct TestHost;
+impl HostHandlers for TestHost {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// nice-plug's CLAP parameter id for a string id (its `hash_param_id`).
+pub fn param_id(id: &str) -> u32 {
+    let mut hash: u32 = 0;
+    for b in id.bytes() {
+        hash = hash.wrapping_mul(31).wrapping_add(b as u32);
+    }
+    hash & !(1 << 31)
+}
+
+/// How one run drives the plugin.
+#[derive(Debug, Clone)]
+pub struct Run<'a> {
+    pub rate_hz: u32,
+    /// Block sizes, cycled; a 0 is a zero-length block.
+    pub blocks: &'a [usize],
+    /// Transport playing from sample 0, or stopped.
+    pub playing: bool,
+    /// Render offline (CLAP render extension), as a bounce does, or in real time.
+    pub offline: bool,
+    /// Parameter changes sent with the first block.
+    pub params: &'a [ParamChange],
+}
+
+impl<'a> Run<'a> {
+    /// An offline render from sample 0 in blocks of `blocks`, the usual test case.
+    pub fn offline(rate_hz: u32, blocks: &'a [usize]) -> Self {
+        Self {
+            rate_hz,
+            blocks,
+            playing: true,
+            offline: true,
+            params: &[],
+        }
+    }
+}
+
+/// A parameter change sent with the first block.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamChange {
+    pub id: &'static str,
+    pub value: f64,
+}
+
+pub struct Host {
+    instance: PluginInstance<TestHost>,
+    // Keeps the library loaded for as long as the instance lives.
+    _entry: PluginEntry,
+}
+
+impl Host {
+    pub fn load(bundle: &Path) -> anyhow::Result<Self> {
+        // SAFETY: loading a CLAP library runs its entry's init; the bundle is our own.
+        let entry = unsafe { PluginEntry::load(bundle) }
+            .map_err(|e| anyhow!("loading {}: {e:?}", bundle.display()))?;
+        let info = HostInfo::new("mvgen test host", "mvgen", "https://example.invalid", "0.1")
+            .map_err(|e| anyhow!("{e:?}"))?;
+        let instance =
+            PluginInstance::<TestHost>::new(|_| Shared, |_| (), &entry, PLUGIN_ID, &info)
+                .map_err(|e| anyhow!("instantiating: {e:?}"))?;
+        Ok(Self {
+            instance,
+            _entry: entry,
+        })
+    }
+
+    /// Activate, process `input` (one Vec per channel) as `run` says, and deactivate.
+    /// Returns the output channels.
+    pub fn run(&mut self, run: &Run, input: &[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let Run {
+            rate_hz,
+            blocks,
+            playing,
+            offline,
+            params,
+        } = *run;
+        let mode = if offline {
+            RenderMode::Offline
+        } else {
+            RenderMode::Realtime
+        };
+        let handle = self.instance.plugin_handle();
+        let render: PluginRender = handle
+            .get_extension()
+            .ok_or_else(|| anyhow!("the plugin has no render extension"))?;
+        render
+            .set(&handle, mode)
+            .map_err(|e| anyhow!("setting render mode {mode:?}: {e}"))?;
+        let config = PluginAudioConfiguration {
+            sample_rate: rate_hz as f64,
+            min_frames_count: 1,
+            max_frames_count: MAX_BLOCK as u32,
+        };
+        let stopped = self
+            .instance
+            .activate(|_, _| (), config)
+            .map_err(|e| anyhow!("activating at {rate_hz} Hz: {e:?}"))?;
+        let mut processor = stopped
+            .start_processing()
+            .map_err(|e| anyhow!("starting: {e:?}"))?;
+
+        let num_channels = input.len();
+        let len = input.first().map_or(0, |c| c.len());
+        let mut output = vec![Vec::with_capacity(len); num_channels];
+        let mut in_bufs = vec![vec![0.0f32; MAX_BLOCK]; num_channels];
+        let mut out_bufs = vec![vec![0.0f32; MAX_BLOCK]; num_channels];
+        let mut in_ports = AudioPorts::with_capacity(num_channels, 1);
+        let mut out_ports = AudioPorts::with_capacity(num_channels, 1);
+        let param_events: Vec<ParamValueEvent> = params
+            .iter()
+            .map(|p| {
+                ParamValueEvent::new(0, ClapId::new(param_id(p.id)), Pckn::match_all(), p.value)
+            })
+            .collect();
+        let mut out_events = EventBuffer::new();
+
+        let mut pos = 0usize;
+        let mut first = true;
+        for &block in blocks.iter().cycle() {
+            if pos >= len {
+                break;
+            }
+            let n = block.min(len - pos).min(MAX_BLOCK);
+            for (buf, ch) in in_bufs.iter_mut().zip(input) {
+                buf[..n].copy_from_slice(&ch[pos..pos + n]);
+            }
+            let transport = transport_at(pos as f64 / rate_hz as f64, playing);
+            let in_events = if first {
+                InputEvents::from_buffer(&param_events)
+            } else {
+                InputEvents::empty()
+            };
+            first = false;
+            let inputs = in_ports.with_input_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(
+                    in_bufs
+                        .iter_mut()
+                        .map(|b| InputChannel::variable(&mut b[..n])),
+                ),
+            }]);
+            let mut outputs = out_ports.with_output_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_output_only(
+                    out_bufs.iter_mut().map(|b| &mut b[..n]),
+                ),
+            }]);
+            processor
+                .process(
+                    &inputs,
+                    &mut outputs,
+                    &in_events,
+                    &mut OutputEvents::from_buffer(&mut out_events),
+                    None,
+                    Some(&transport),
+                )
+                .map_err(|e| anyhow!("process at sample {pos}: {e:?}"))?;
+            for (out, buf) in output.iter_mut().zip(&out_bufs) {
+                out.extend_from_slice(&buf[..n]);
+            }
+            pos += n;
+        }
+        self.instance.deactivate(processor.stop_processing());
+        Ok(output)
+    }
+}
+
+fn transport_at(seconds: f64, playing: bool) -> TransportEvent {
+    let mut flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO;
+    if playing {
+        flags |= TransportFlags::IS_PLAYING;
+    }
+    TransportEvent {
+        header: EventHeader::new_core(0, EventFlags::empty()),
+        flags,
+        song_pos_beats: BeatTime::from_float(seconds * 2.0),
+        song_pos_seconds: SecondsTime::from_float(seconds),
+        tempo: 120.0,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_float(0.0),
+        loop_end_seconds: SecondsTime::from_float(0.0),
+        bar_start: BeatTime::from_float(0.0),
+        bar_number: 0,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    }
+}

@@ -1,0 +1,304 @@
+//! The CLAP bundle in a real CLAP host (ours, on clack-host).
+//!
+//! Strategy: feed seeded stereo audio at several host rates and block-size patterns with
+//! a playing transport, and read back every window the plugin's worker received through
+//! its tap. Each must equal the offline contract (`mvgen_core`) computed on the same
+//! audio at that frame's position: the resampler and the column maths are the same code
+//! in both, so the stated tolerance, 1e-5 per pixel, only covers compiler differences.
+//! The audio must come out bit for bit as it went in. The bundle is a debug build with
+//! `assert_process_allocs`, so any allocation on the audio thread aborts these tests.
+//!
+//! The tap is switched on with an environment variable read when the plugin activates,
+//! so the tests that use it run one after another inside a single test function.
+
+use mvgen_core::resample::StreamResampler;
+use mvgen_core::spectrogram::{window_from_signal, ColumnAnalyser};
+use mvgen_core::{Fps, FrameClock, WindowEnd};
+use mvgen_tests::clap_host::{Host, ParamChange, Run};
+use mvgen_tests::{clap_bundle, scratch, signals, tap};
+use std::sync::Mutex;
+
+/// Serialises the tests that set `MVGEN_TAP_DIR`.
+static TAP_ENV: Mutex<()> = Mutex::new(());
+const TOLERANCE: f32 = 1e-5;
+
+fn stereo(rate_hz: u32, seconds: f64, seed: u64) -> Vec<Vec<f32>> {
+    let len = (rate_hz as f64 * seconds) as usize;
+    let left = signals::music(seed, rate_hz, len);
+    let right: Vec<f32> = signals::music(seed + 1, rate_hz, len)
+        .iter()
+        .map(|s| 0.5 * s)
+        .collect();
+    vec![left, right]
+}
+
+fn bit_exact(a: &[Vec<f32>], b: &[Vec<f32>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        })
+}
+
+/// Run with the tap on; return the output and the tapped windows.
+fn run_tapped(
+    host: &mut Host,
+    name: &str,
+    run: &Run,
+    input: &[Vec<f32>],
+) -> (Vec<Vec<f32>>, Vec<tap::TappedWindow>) {
+    let dir = scratch(name);
+    // SAFETY (edition 2021 API): tests touching the environment hold TAP_ENV.
+    std::env::set_var("MVGEN_TAP_DIR", &dir);
+    let output = host.run(run, input).expect("processing");
+    std::env::remove_var("MVGEN_TAP_DIR");
+    let windows = tap::read(&dir).expect("reading the tap");
+    let _ = std::fs::remove_dir_all(&dir);
+    (output, windows)
+}
+
+/// Check tapped windows against the offline contract; returns the largest difference.
+fn check_windows(
+    windows: &[tap::TappedWindow],
+    input: &[Vec<f32>],
+    rate_hz: u32,
+    fps: Fps,
+    what: &str,
+) -> f32 {
+    let len = input[0].len();
+    let mono: Vec<f32> = (0..len)
+        .map(|i| input.iter().map(|c| c[i]).sum::<f32>() * (1.0 / input.len() as f32))
+        .collect();
+    let signal = StreamResampler::resample_all(rate_hz, &mono).unwrap();
+    let clock = FrameClock::new(fps, rate_hz);
+    let expected = clock.num_frames(len as i64);
+    assert!(
+        (windows.len() as i64 - expected).abs() <= 1,
+        "{what}: {} windows, expected {expected} (duration x fps, within one)",
+        windows.len()
+    );
+    let mut columns = ColumnAnalyser::new();
+    let mut worst = 0.0f32;
+    for (k, w) in windows.iter().enumerate() {
+        assert_eq!(
+            w.frame, k as i64,
+            "{what}: frames arrive in order, none skipped"
+        );
+        assert_eq!(
+            w.timeline_sample,
+            clock.frame_position(k as i64),
+            "{what}: frame {k} position"
+        );
+        let end = clock.window_end(w.timeline_sample);
+        assert_eq!(
+            w.window_end_44k,
+            end.samples(),
+            "{what}: frame {k} window end"
+        );
+        let offline = window_from_signal(
+            &signal,
+            WindowEnd::at_or_before(end.samples()),
+            &mut columns,
+        );
+        let diff = w
+            .window
+            .pixels()
+            .iter()
+            .zip(offline.pixels())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            diff <= TOLERANCE,
+            "{what}: frame {k} differs from the offline window by {diff}"
+        );
+        assert!(
+            w.window
+                .pixels()
+                .iter()
+                .all(|v| v.is_finite() && (-1.0..=1.0).contains(v)),
+            "{what}: frame {k} out of range"
+        );
+        worst = worst.max(diff);
+    }
+    worst
+}
+
+#[test]
+fn bundle_is_a_debug_build_that_asserts_no_allocations() {
+    let bytes = std::fs::read(clap_bundle()).unwrap();
+    let needle = b"nice_assert_no_alloc..AllocDisabler";
+    assert!(
+        bytes.windows(needle.len()).any(|w| w == needle),
+        "the test bundle must be built with assert_process_allocs (debug)"
+    );
+}
+
+#[test]
+fn windows_equal_the_offline_contract_at_every_rate_and_block_size() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    // Block-size patterns: fixed sizes, then a seeded mix with zero-length blocks.
+    let patterns: [&[usize]; 5] = [
+        &[1],
+        &[64],
+        &[511],
+        &[4096],
+        &[0, 17, 4096, 1, 333, 8192, 0, 64, 2, 1000, 511],
+    ];
+    let mut host = Host::load(&clap_bundle()).unwrap();
+    for rate_hz in [44_100u32, 48_000, 96_000] {
+        let input = stereo(rate_hz, 2.0, rate_hz as u64);
+        for blocks in patterns {
+            let what = format!("{rate_hz} Hz, blocks {blocks:?}");
+            let (output, windows) = run_tapped(
+                &mut host,
+                "clap-rates",
+                &Run::offline(rate_hz, blocks),
+                &input,
+            );
+            assert!(bit_exact(&output, &input), "{what}: audio changed");
+            let worst = check_windows(&windows, &input, rate_hz, Fps::F30, &what);
+            eprintln!(
+                "{what}: {} windows, max |live - offline| = {worst:e}",
+                windows.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn fps_parameter_sets_the_frame_rate() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let mut host = Host::load(&clap_bundle()).unwrap();
+    let input = stereo(48_000, 2.0, 7);
+    // nice-plug exposes an enum parameter to CLAP as its variant index: 4 is 60 fps.
+    let params = [ParamChange {
+        id: "fps",
+        value: 4.0,
+    }];
+    let (_, windows) = run_tapped(
+        &mut host,
+        "clap-fps",
+        &Run {
+            params: &params,
+            ..Run::offline(48_000, &[512])
+        },
+        &input,
+    );
+    check_windows(&windows, &input, 48_000, Fps::F60, "60 fps");
+    assert_eq!(windows.len(), 120);
+}
+
+#[test]
+fn bad_input_never_reaches_a_window_and_audio_passes_untouched() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let rate_hz = 48_000u32;
+    let len = rate_hz as usize * 2;
+    let cases: Vec<(&str, Vec<f32>)> = vec![
+        (
+            "NaN",
+            (0..len)
+                .map(|i| if i % 3 == 0 { f32::NAN } else { 0.1 })
+                .collect(),
+        ),
+        (
+            "infinity",
+            (0..len)
+                .map(|i| {
+                    if i % 5 == 0 {
+                        f32::INFINITY
+                    } else {
+                        -f32::INFINITY
+                    }
+                })
+                .collect(),
+        ),
+        ("denormals", vec![1.0e-40; len]),
+        ("silence", vec![0.0; len]),
+        ("+40 dBFS", signals::sine(1000.0, 100.0, rate_hz, len)),
+    ];
+    let mut host = Host::load(&clap_bundle()).unwrap();
+    for (name, signal) in cases {
+        let input = vec![signal.clone(), signal];
+        let (output, windows) = run_tapped(
+            &mut host,
+            "clap-bad",
+            &Run::offline(rate_hz, &[0, 256, 0, 1024, 3]),
+            &input,
+        );
+        assert!(bit_exact(&output, &input), "{name}: audio changed");
+        assert!(
+            (windows.len() as i64 - 60).abs() <= 1,
+            "{name}: {} windows",
+            windows.len()
+        );
+        for w in &windows {
+            assert!(
+                w.window
+                    .pixels()
+                    .iter()
+                    .all(|v| v.is_finite() && (-1.0..=1.0).contains(v)),
+                "{name}: window {} holds a bad value",
+                w.frame
+            );
+        }
+        if name == "silence" {
+            assert!(
+                windows
+                    .iter()
+                    .all(|w| w.window.pixels().iter().all(|&v| v == -1.0)),
+                "silence is the floor"
+            );
+        }
+    }
+}
+
+#[test]
+fn sample_rate_can_change_between_activations() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let mut host = Host::load(&clap_bundle()).unwrap();
+    for rate_hz in [44_100u32, 96_000, 22_050, 192_000, 48_000] {
+        let input = stereo(rate_hz, 1.5, 3);
+        let (output, windows) = run_tapped(
+            &mut host,
+            "clap-rate-change",
+            &Run::offline(rate_hz, &[480]),
+            &input,
+        );
+        assert!(bit_exact(&output, &input), "{rate_hz} Hz: audio changed");
+        check_windows(
+            &windows,
+            &input,
+            rate_hz,
+            Fps::F30,
+            &format!("{rate_hz} Hz after a rate change"),
+        );
+    }
+}
+
+/// In real time the audio thread never waits: a host running faster than the worker
+/// loses frames, and the plugin counts them instead of stalling the audio.
+#[test]
+fn realtime_never_waits_for_the_worker() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let mut host = Host::load(&clap_bundle()).unwrap();
+    let input = stereo(48_000, 3.0, 11);
+    // Our host runs far faster than real time, and the tap makes the worker slow.
+    let (output, windows) = run_tapped(
+        &mut host,
+        "clap-realtime",
+        &Run {
+            offline: false,
+            ..Run::offline(48_000, &[64])
+        },
+        &input,
+    );
+    assert!(bit_exact(&output, &input), "audio changed");
+    assert!(!windows.is_empty(), "the worker made no frame at all");
+    for w in &windows {
+        assert_eq!(
+            w.window_end_44k,
+            FrameClock::new(Fps::F30, 48_000)
+                .window_end(w.timeline_sample)
+                .samples()
+        );
+    }
+}
