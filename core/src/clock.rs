@@ -88,6 +88,16 @@ impl FrameClock {
         WindowEnd::at_or_before(self.to_44k(stream_position))
     }
 
+    /// The window a moment `seconds` into a stream at `rate_hz` sees: the moment is
+    /// rounded to the nearest host sample, then mapped as a frame would be.
+    pub fn window_end_at_seconds(seconds: f64, rate_hz: u32) -> WindowEnd {
+        let clock = Self {
+            fps: 1,
+            rate_hz: rate_hz.max(1),
+        };
+        clock.window_end((seconds * rate_hz as f64).round() as i64)
+    }
+
     /// Number of frames that fall in `[0, samples)`.
     pub fn num_frames(&self, samples: i64) -> i64 {
         self.first_frame_at_or_after(samples)

@@ -158,6 +158,11 @@ impl Drop for MvGen {
     fn drop(&mut self) {
         self.shut_down();
         let s = &self.status;
+        if s.windows_sent.load(Ordering::Relaxed) == 0
+            && s.windows_dropped.load(Ordering::Relaxed) == 0
+        {
+            return;
+        }
         nice_log!(
             "mvgen: {} windows sent, {} dropped, {} processed",
             s.windows_sent.load(Ordering::Relaxed),

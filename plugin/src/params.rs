@@ -49,7 +49,7 @@ pub struct MvGenParams {
 impl Default for MvGenParams {
     fn default() -> Self {
         Self {
-            fps: EnumParam::new("Frame rate", FpsParam::F30),
+            fps: EnumParam::new("FPS", FpsParam::F30),
             input_gain_db: FloatParam::new(
                 "Input gain",
                 0.0,
