@@ -25,7 +25,7 @@ pub struct SpectrogramArgs {
     /// Audio file (wav, mp3, flac, ogg, aiff, m4a/aac, mkv audio).
     pub audio: PathBuf,
     /// The moment, in seconds from the start; the image shows the 1.5 s before it.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, allow_negative_numbers = true)]
     pub at: f64,
     /// Output PNG: 256x256 grey, low frequencies at the bottom, oldest audio on the left.
     #[arg(short, long, default_value = "spectrogram.png")]

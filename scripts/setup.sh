@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what mvgen's build and tests need on a fresh Debian 12: system packages from
+# Debian and a Python venv (.venv) from the package index. Safe to run again: it only
+# installs what is missing. Needs a Rust toolchain (cargo 1.88 or newer) already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (cargo 1.88+) on PATH" >&2; exit 1; }
+
+# ffmpeg: test media and (later) video decoding and muxing.
+# xvfb: a headless X server for the editor tests.
+# python3-venv: the test venv, on a system Python.
+packages=(ffmpeg xvfb python3 python3-venv python3-pip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A Python from elsewhere (pyenv, say) is fine too, as long as it can make a venv.
+if python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/python3}")
+fi
+if command -v ffmpeg >/dev/null; then missing=("${missing[@]/ffmpeg}"); fi
+if command -v Xvfb >/dev/null; then missing=("${missing[@]/xvfb}"); fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.requirements
+if ! cmp -s tests/python/requirements.txt "$stamp"; then
+  echo "setup: installing the test venv's packages"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  cp tests/python/requirements.txt "$stamp"
+fi
