@@ -40,9 +40,11 @@ pub struct Analyser {
     received: i64,
     /// The index of the next column to compute.
     next_column: i64,
-    /// Columns in frequency order, indexed by column index modulo `RING_COLUMNS`.
-    ring: Box<[[f32; SIZE]]>,
+    /// Columns stored bin-major (`bin * RING_COLUMNS + slot`, slot = column index modulo
+    /// `RING_COLUMNS`), so that a window's row is one or two contiguous copies.
+    ring: Box<[f32]>,
     segment: Box<[f32]>,
+    column: [f32; SIZE],
     /// Non-finite input samples replaced by silence since the last reset.
     num_non_finite: u64,
 }
@@ -55,8 +57,9 @@ impl Analyser {
             history: vec![0.0; HISTORY_SAMPLES].into_boxed_slice(),
             received: 0,
             next_column: 0,
-            ring: vec![[SILENCE; SIZE]; RING_COLUMNS].into_boxed_slice(),
+            ring: vec![SILENCE; SIZE * RING_COLUMNS].into_boxed_slice(),
             segment: vec![0.0; SEGMENT_SAMPLES].into_boxed_slice(),
+            column: [SILENCE; SIZE],
             num_non_finite: 0,
         };
         analyser.reset();
@@ -71,7 +74,7 @@ impl Analyser {
     pub fn reset(&mut self) {
         self.resampler.reset();
         self.history.fill(0.0);
-        self.ring.fill([SILENCE; SIZE]);
+        self.ring.fill(SILENCE);
         self.received = 0;
         // Column -1 covers [-257, 253): the first one that holds real samples. All
         // earlier ones are silence, which the ring already holds.
@@ -97,6 +100,7 @@ impl Analyser {
             next_column,
             ring,
             segment,
+            column,
             ..
         } = self;
         resampler.push(sample, |s| {
@@ -113,8 +117,11 @@ impl Analyser {
                         0.0
                     };
                 }
+                columns.column(segment, column);
                 let slot = next_column.rem_euclid(RING_COLUMNS as i64) as usize;
-                columns.column(segment, &mut ring[slot]);
+                for (bin, &v) in column.iter().enumerate() {
+                    ring[bin * RING_COLUMNS + slot] = v;
+                }
                 *next_column += 1;
             }
         });
@@ -147,9 +154,14 @@ impl Analyser {
         if end.first_column() < self.next_column - RING_COLUMNS as i64 {
             return Err(WindowError::Expired);
         }
-        for x in 0..SIZE {
-            let c = end.first_column() + x as i64;
-            out.set_column(x, &self.ring[c.rem_euclid(RING_COLUMNS as i64) as usize]);
+        let first_slot = end.first_column().rem_euclid(RING_COLUMNS as i64) as usize;
+        let head = SIZE.min(RING_COLUMNS - first_slot);
+        for row in 0..SIZE {
+            let bin = SIZE - 1 - row;
+            let src = &self.ring[bin * RING_COLUMNS..(bin + 1) * RING_COLUMNS];
+            let dst = out.row_mut(row);
+            dst[..head].copy_from_slice(&src[first_slot..first_slot + head]);
+            dst[head..].copy_from_slice(&src[..SIZE - head]);
         }
         Ok(())
     }

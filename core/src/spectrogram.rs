@@ -128,6 +128,11 @@ impl SpectrogramWindow {
         })
     }
 
+    /// Row `row` of the image (row 0 is the top, 22 050 Hz), oldest column first.
+    pub fn row_mut(&mut self, row: usize) -> &mut [f32] {
+        &mut self.pixels[row * SIZE..(row + 1) * SIZE]
+    }
+
     /// Write column `x` of the image from a column in frequency order (bin 0 first).
     /// Low frequencies go to the bottom row.
     pub fn set_column(&mut self, x: usize, column: &[f32; SIZE]) {
