@@ -39,3 +39,23 @@ if ! cmp -s tests/python/requirements.txt "$stamp"; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
   cp tests/python/requirements.txt "$stamp"
 fi
+
+# ONNX Runtime for the generator, from its Python wheels (the shared libraries inside are
+# plain C libraries): the CPU runtime and the WebGPU execution provider. Pinned; the
+# bundles carry copies (cargo xtask bundle).
+ort=.deps/onnxruntime
+if [ ! -f "$ort/libonnxruntime.so.1.31.1" ] || [ ! -f "$ort/libonnxruntime_providers_webgpu.so" ]; then
+  echo "setup: fetching ONNX Runtime 1.31.1 and its WebGPU provider"
+  mkdir -p .deps/wheels "$ort"
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    -d .deps/wheels onnxruntime==1.31.1 onnxruntime-ep-webgpu==0.4.0
+  .venv/bin/python - "$ort" <<'PY'
+import glob, os, sys, zipfile
+out = sys.argv[1]
+for wheel, member in [("onnxruntime-1.31.1-*.whl", "onnxruntime/capi/libonnxruntime.so.1.31.1"),
+                      ("onnxruntime_ep_webgpu-0.4.0-*.whl", "onnxruntime_ep_webgpu/libonnxruntime_providers_webgpu.so")]:
+    with zipfile.ZipFile(glob.glob(os.path.join(".deps/wheels", wheel))[0]) as z:
+        with open(os.path.join(out, os.path.basename(member)), "wb") as f:
+            f.write(z.read(member))
+PY
+fi

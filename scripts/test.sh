@@ -5,8 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-echo "== build"
-cargo build --workspace --all-targets
 echo "== bundle (debug: allocation checks on the audio thread)"
 cargo xtask bundle mvgen-plugin
 echo "== cargo test"

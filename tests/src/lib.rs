@@ -44,6 +44,24 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// The test models (`tests/python/make_models.py`), built once per test process into
+/// `target/test-models/`.
+pub fn models() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = root().join("target/test-models");
+            let status = std::process::Command::new(python())
+                .arg(root().join("tests/python/make_models.py"))
+                .arg(&dir)
+                .status()
+                .expect("running make_models.py");
+            assert!(status.success(), "make_models.py failed");
+            dir
+        })
+        .clone()
+}
+
 /// A fresh scratch folder under the target dir, removed first if it exists.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = root().join("target/test-scratch").join(name);

@@ -1,0 +1,150 @@
+//! A loaded generator: a window in, a frame out.
+//!
+//! Loading checks the file against the contract ([`mvgen_core::model::inspect`]), builds
+//! an ONNX Runtime session on the chosen provider, checks the session's own view of the
+//! input and output, and runs the model once on silence: that compiles GPU shaders off
+//! the audio path and refuses a model that outputs NaN or infinity. Every run checks its
+//! output again; a bad frame is an error, never a published frame.
+
+use crate::library::{runtime, LibraryError};
+use crate::provider::{configure, ProviderReport, RuntimeConfig};
+use mvgen_core::model::{inspect, ModelError, ModelInfo, INPUT_SHAPE, OUTPUT_SHAPE};
+use mvgen_core::{Frame, SpectrogramWindow};
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum LoadError {
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum RunError {
+    #[error("ONNX Runtime failed: {0}")]
+    Runtime(String),
+    #[error("the generator returned a tensor of shape {0:?}")]
+    Shape(Vec<i64>),
+    #[error("the generator returned NaN or infinity")]
+    NonFinite,
+}
+
+pub struct Generator {
+    session: Session,
+    info: ModelInfo,
+    provider: ProviderReport,
+    /// The first run: graph optimisation, shader compiles, allocations.
+    warmup: Duration,
+}
+
+impl Generator {
+    pub fn load(path: &Path, config: &RuntimeConfig) -> Result<Self, LoadError> {
+        let info = inspect(path)?;
+        let rt = runtime()?;
+        let runtime_error = |e: ort::Error| LoadError::Model(ModelError::Runtime(e.to_string()));
+        let builder = Session::builder(&rt.environment).map_err(runtime_error)?;
+        let (mut builder, provider) =
+            configure(rt, builder, config).map_err(|e| LoadError::Model(ModelError::Runtime(e)))?;
+        let session = builder.commit_from_file(path).map_err(runtime_error)?;
+        check_outlet("input", session.inputs(), INPUT_SHAPE)?;
+        check_outlet("output", session.outputs(), OUTPUT_SHAPE)?;
+
+        let mut generator = Self {
+            session,
+            info,
+            provider,
+            warmup: Duration::ZERO,
+        };
+        let started = Instant::now();
+        let mut frame = Frame::default();
+        generator
+            .run(&SpectrogramWindow::default(), &mut frame)
+            .map_err(|e| match e {
+                RunError::NonFinite => ModelError::NonFiniteOutput("NaN or infinity".into()),
+                RunError::Shape(s) => ModelError::WrongShape {
+                    which: "output",
+                    expected: OUTPUT_SHAPE,
+                    found: format!("{s:?} at run time"),
+                },
+                RunError::Runtime(s) => ModelError::Runtime(s),
+            })?;
+        generator.warmup = started.elapsed();
+        Ok(generator)
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn provider(&self) -> &ProviderReport {
+        &self.provider
+    }
+
+    /// How long the first run took (shader compiles and the like).
+    pub fn warmup(&self) -> Duration {
+        self.warmup
+    }
+
+    /// Generate the frame for `window` into `frame`. On error `frame` is unspecified.
+    pub fn run(&mut self, window: &SpectrogramWindow, frame: &mut Frame) -> Result<(), RunError> {
+        let input = TensorRef::from_array_view((INPUT_SHAPE.map(|d| d as usize), window.pixels()))
+            .map_err(|e| RunError::Runtime(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![input])
+            .map_err(|e| RunError::Runtime(e.to_string()))?;
+        let (shape, values) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| RunError::Runtime(e.to_string()))?;
+        if shape[..] != OUTPUT_SHAPE[..] {
+            return Err(RunError::Shape(shape.to_vec()));
+        }
+        frame.planes_mut().copy_from_slice(values);
+        if !frame.all_finite() {
+            return Err(RunError::NonFinite);
+        }
+        Ok(())
+    }
+}
+
+fn check_outlet(
+    which: &'static str,
+    outlets: &[ort::value::Outlet],
+    expected: [i64; 4],
+) -> Result<(), ModelError> {
+    let found = || {
+        outlets
+            .iter()
+            .map(|o| format!("{}: {:?}", o.name(), o.dtype()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let [only] = outlets else {
+        return Err(ModelError::WrongShape {
+            which,
+            expected,
+            found: found(),
+        });
+    };
+    let ok = only.dtype().tensor_type() == Some(ort::value::TensorElementType::Float32)
+        && only.dtype().tensor_shape().is_some_and(|s| {
+            s.len() == 4
+                && s.iter()
+                    .zip(expected)
+                    .enumerate()
+                    .all(|(i, (&d, e))| d == e || (i == 0 && d < 0))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ModelError::WrongShape {
+            which,
+            expected,
+            found: found(),
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! The generator runtime against real ONNX Runtime (1.31.1, the library the bundles ship).
+//!
+//! Strategy: models are built by `make_models.py` with the `onnx` package and seeded
+//! random weights: a tiny one with our metadata, pix2pix's `unet_256` as PyTorch exports
+//! it (a foreign model), and one model per way a file can break the contract. Each bad
+//! model must be refused with its own error, which names the problem.
+
+use mvgen_core::model::ModelError;
+use mvgen_core::{Frame, SpectrogramWindow};
+use mvgen_runtime::{Execution, Generator, LoadError, RuntimeConfig};
+use mvgen_tests::{models, signals};
+
+fn cpu() -> RuntimeConfig {
+    RuntimeConfig {
+        execution: Execution::Cpu,
+        cpu_threads: 2,
+    }
+}
+
+fn music_window() -> SpectrogramWindow {
+    let x = signals::music(5, 44_100, mvgen_core::spectrogram::WINDOW_SAMPLES);
+    mvgen_core::spectrogram::window_from_samples(&x)
+}
+
+#[test]
+fn our_model_loads_reports_its_metadata_and_runs() {
+    let mut g = Generator::load(&models().join("tiny.onnx"), &cpu()).unwrap();
+    let info = g.info();
+    assert_eq!(info.contract_version, Some(1));
+    assert_eq!(info.ngf, Some(4));
+    assert_eq!(info.name.as_deref(), Some("test tiny"));
+    assert_eq!(g.provider().provider, "CPU");
+    let mut frame = Frame::default();
+    g.run(&music_window(), &mut frame).unwrap();
+    assert!(frame.all_finite());
+    assert!(
+        frame.planes().iter().all(|v| (-1.0..=1.0).contains(v)),
+        "tanh output"
+    );
+    // Deterministic: the same window gives the same frame.
+    let mut again = Frame::default();
+    g.run(&music_window(), &mut again).unwrap();
+    assert_eq!(frame, again);
+}
+
+#[test]
+fn a_pytorch_style_unet_without_our_metadata_loads_as_foreign() {
+    let mut g = Generator::load(&models().join("unet256_ngf8.onnx"), &cpu()).unwrap();
+    assert!(g.info().is_foreign());
+    assert_eq!(g.info().opset, 17);
+    let mut frame = Frame::default();
+    g.run(&music_window(), &mut frame).unwrap();
+    let silent = {
+        let mut f = Frame::default();
+        g.run(&SpectrogramWindow::default(), &mut f).unwrap();
+        f
+    };
+    assert_ne!(frame, silent, "the output depends on the input");
+}
+
+#[test]
+fn auto_without_a_gpu_falls_back_to_the_cpu_and_says_why() {
+    let g = Generator::load(&models().join("tiny.onnx"), &RuntimeConfig::default()).unwrap();
+    let report = g.provider();
+    if report.provider == "CPU" {
+        let why = report
+            .fallback
+            .as_deref()
+            .expect("a fallback names its reason");
+        assert!(why.contains("WebGPU"), "{why}");
+        eprintln!("no GPU here: {report}");
+    } else {
+        eprintln!("GPU present: {report}");
+        assert!(report.fallback.is_none());
+    }
+}
+
+#[test]
+fn each_bad_model_gets_its_own_clear_error() {
+    let dir = models();
+    let load = |name: &str| match Generator::load(&dir.join(name), &cpu()) {
+        Ok(_) => panic!("{name} loaded"),
+        Err(LoadError::Model(e)) => e,
+        Err(e) => panic!("{name}: {e}"),
+    };
+    assert!(matches!(load("missing.onnx"), ModelError::Missing(_)));
+    assert!(matches!(load("bad_not_onnx.onnx"), ModelError::NotOnnx(_)));
+    assert!(matches!(
+        load("bad_too_large.onnx"),
+        ModelError::TooLarge { .. }
+    ));
+    assert!(matches!(
+        load("bad_input_shape.onnx"),
+        ModelError::WrongShape { which: "input", .. }
+    ));
+    assert!(matches!(
+        load("bad_output_shape.onnx"),
+        ModelError::WrongShape {
+            which: "output",
+            ..
+        }
+    ));
+    assert!(matches!(
+        load("bad_contract.onnx"),
+        ModelError::WrongContract { .. }
+    ));
+    assert!(matches!(
+        load("bad_spectrogram.onnx"),
+        ModelError::WrongSpectrogram { .. }
+    ));
+    assert!(matches!(
+        load("bad_external.onnx"),
+        ModelError::ExternalDataEscapes { .. }
+    ));
+    assert!(matches!(
+        load("bad_nan.onnx"),
+        ModelError::NonFiniteOutput(_)
+    ));
+    // And the messages say what is wrong, in words.
+    let message = load("bad_contract.onnx").to_string();
+    assert!(message.contains("contract version 99"), "{message}");
+    let message = load("bad_input_shape.onnx").to_string();
+    assert!(
+        message.contains("[1, 1, 256, 256]") && message.contains("[1, 3, 256, 256]"),
+        "{message}"
+    );
+}
