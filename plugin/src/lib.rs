@@ -16,9 +16,15 @@ use capture::{Capture, Pacing};
 use nice_plug::prelude::*;
 use params::MvGenParams;
 use status::Status;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use worker::{FrameSummary, Worker};
+use worker::{Published, Worker, WorkerSetup};
+
+/// A model to load when the session names none: for tests and headless use.
+pub const MODEL_ENV: &str = "MVGEN_MODEL";
+/// Threads for the CPU provider inside a DAW.
+const CPU_THREADS: usize = 2;
 
 pub struct MvGen {
     params: Arc<MvGenParams>,
@@ -27,7 +33,14 @@ pub struct MvGen {
     capture: Option<Capture>,
     worker: Option<Worker>,
     /// The latest frame, for the editor.
-    latest: Option<triple_buffer::Output<FrameSummary>>,
+    latest: Option<triple_buffer::Output<Published>>,
+    /// The generator between activations, with the path and settings it was loaded for,
+    /// so a host that reactivates (a rate change, a bounce) does not reload the model.
+    kept: Option<(
+        PathBuf,
+        mvgen_runtime::RuntimeConfig,
+        mvgen_runtime::Generator,
+    )>,
 }
 
 impl Default for MvGen {
@@ -41,16 +54,42 @@ impl Default for MvGen {
             capture: None,
             worker: None,
             latest: None,
+            kept: None,
         }
     }
 }
 
 impl MvGen {
-    /// Stop the worker and drop the audio-side state. Main thread.
+    /// Stop the worker and drop the audio-side state, keeping the generator. Main thread.
     fn shut_down(&mut self) {
         self.capture = None;
-        self.worker = None;
         self.latest = None;
+        if let Some(worker) = self.worker.take() {
+            let loaded = self.status.worker_report().model.map(|m| m.path);
+            if let (Some(generator), Some(path)) = (worker.stop(), loaded) {
+                self.kept = Some((path, self.runtime_config(), generator));
+            }
+        }
+    }
+
+    fn runtime_config(&self) -> mvgen_runtime::RuntimeConfig {
+        mvgen_runtime::RuntimeConfig {
+            execution: self.params.execution.value().into(),
+            cpu_threads: CPU_THREADS,
+        }
+    }
+
+    /// The model the session names, or `$MVGEN_MODEL`.
+    fn model_path(&self) -> Option<PathBuf> {
+        let saved = self
+            .params
+            .model_path
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        saved
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os(MODEL_ENV).map(PathBuf::from))
     }
 }
 
@@ -91,7 +130,7 @@ impl Plugin for MvGen {
         self.shut_down();
         let rate_hz = config.sample_rate.round() as u32;
         let (audio_side, worker_side) = handoff::handoff();
-        let (input, output) = triple_buffer::triple_buffer(&FrameSummary::default());
+        let (input, output) = triple_buffer::triple_buffer(&Published::default());
         let pacing = if config.process_mode == ProcessMode::Offline {
             Pacing::Offline
         } else {
@@ -106,8 +145,31 @@ impl Plugin for MvGen {
                 return true;
             }
         }
-        match Worker::spawn(worker_side, self.status.clone(), input) {
+        let wanted = self.model_path();
+        let runtime = self.runtime_config();
+        let generator = match self.kept.take() {
+            Some((path, config, generator))
+                if Some(&path) == wanted.as_ref() && config == runtime =>
+            {
+                Some(generator)
+            }
+            _ => None,
+        };
+        let needs_load = generator.is_none();
+        match Worker::spawn(
+            worker_side,
+            self.status.clone(),
+            input,
+            WorkerSetup {
+                pacing,
+                runtime,
+                generator,
+            },
+        ) {
             Ok(worker) => {
+                if let (true, Some(path)) = (needs_load, &wanted) {
+                    worker.load_model(path);
+                }
                 self.worker = Some(worker);
                 self.latest = Some(output);
             }

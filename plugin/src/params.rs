@@ -35,6 +35,31 @@ impl From<FpsParam> for Fps {
     }
 }
 
+/// Where the generator runs.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionParam {
+    /// The GPU when one works, else the CPU.
+    #[id = "auto"]
+    #[name = "Auto"]
+    Auto,
+    #[id = "cpu"]
+    #[name = "CPU"]
+    Cpu,
+    #[id = "gpu"]
+    #[name = "GPU"]
+    Gpu,
+}
+
+impl From<ExecutionParam> for mvgen_runtime::Execution {
+    fn from(p: ExecutionParam) -> Self {
+        match p {
+            ExecutionParam::Auto => Self::Auto,
+            ExecutionParam::Cpu => Self::Cpu,
+            ExecutionParam::Gpu => Self::Gpu,
+        }
+    }
+}
+
 #[derive(Params)]
 pub struct MvGenParams {
     /// Frames per second of the generated video. Stored as the variant id ("30").
@@ -44,6 +69,13 @@ pub struct MvGenParams {
     /// Raises quiet material into the spectrogram's range.
     #[id = "input_gain_db"]
     pub input_gain_db: FloatParam,
+    /// Where the generator runs. Read when a model loads (at activation, or when the
+    /// user loads one), so a change applies from the next load.
+    #[id = "execution"]
+    pub execution: EnumParam<ExecutionParam>,
+    /// The generator's path, saved with the session. Never touched by the audio thread.
+    #[persist = "model"]
+    pub model_path: std::sync::RwLock<Option<String>>,
 }
 
 impl Default for MvGenParams {
@@ -60,6 +92,8 @@ impl Default for MvGenParams {
             )
             .with_unit(" dB")
             .with_step_size(0.1),
+            execution: EnumParam::new("Execution", ExecutionParam::Auto),
+            model_path: std::sync::RwLock::new(None),
         }
     }
 }

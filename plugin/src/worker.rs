@@ -1,61 +1,128 @@
-//! The worker thread: takes windows from the audio thread, turns each into a frame
-//! summary, publishes it, and returns the window to the pool.
+//! The worker thread: takes windows from the audio thread, runs the generator on each,
+//! publishes the frame, and returns the window to the pool.
 //!
-//! Until the generator arrives, the "frame" is a cheap summary of the window (mean level
-//! per frequency band), enough to prove the hand-off end to end. The worker may allocate
-//! and block; the audio thread never waits for it.
+//! The worker may allocate and block; the audio thread never waits for it in real time.
+//! When windows arrive faster than the generator runs, the worker takes only the newest
+//! one waiting and returns the stale ones unprocessed (latest wins; they are counted).
+//! Offline, the audio thread waits for the pool instead, and every window is generated.
+//!
+//! Models load on a loader thread and are swapped in between frames, so loading (about a
+//! second for a large model) never stalls the frames already flowing. Without a model,
+//! or while one fails, the worker publishes a per-band summary of the window instead.
 //!
 //! When `MVGEN_TAP_DIR` names a folder, the worker also writes every window it receives
-//! there (`windows.csv` plus one raw little-endian f32 file per window). The host tests
-//! use it to compare live windows with the offline contract; users never need it.
+//! and every frame it makes there (`windows.csv`, raw little-endian f32 files, and
+//! `errors.txt`). The host tests use it to compare live output with the offline path;
+//! users never need it.
 
+use crate::capture::Pacing;
 use crate::handoff::{FramePacket, WorkerSide};
 use crate::status::Status;
 use mvgen_core::spectrogram::SIZE;
+use mvgen_core::Frame;
+use mvgen_runtime::{Generator, RuntimeConfig};
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bands in a summary: 8 bands of 32 rows, low frequencies first.
 pub const NUM_BANDS: usize = 8;
 /// How long the worker sleeps when there is nothing to do. At 60 fps a frame is 16.7 ms.
 const IDLE_SLEEP: Duration = Duration::from_millis(1);
-/// The environment variable that turns the window tap on.
+/// The environment variable that turns the tap on.
 pub const TAP_ENV: &str = "MVGEN_TAP_DIR";
 
-/// What the worker publishes per frame until it runs the generator.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct FrameSummary {
+/// What the worker publishes for the editor and the exporter: the newest frame.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Published {
     pub frame: i64,
-    /// Mean image value per band, in [-1, 1], low frequencies first.
+    /// Mean image value per band of the window, in [-1, 1], low frequencies first.
     pub band_levels: [f32; NUM_BANDS],
+    /// The generated frame, when a generator ran.
+    pub image: Option<Frame>,
 }
 
 pub struct Worker {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Option<Generator>>>,
+    models: Sender<Result<Generator, String>>,
+    /// Loads started and not yet received by the worker.
+    pending_loads: Arc<AtomicUsize>,
+    runtime: RuntimeConfig,
+    status: Arc<Status>,
 }
 
 impl Worker {
+    /// Start the worker, with a generator kept from an earlier activation if there is one.
     pub fn spawn(
         side: WorkerSide,
         status: Arc<Status>,
-        publish: triple_buffer::Input<FrameSummary>,
+        publish: triple_buffer::Input<Published>,
+        setup: WorkerSetup,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let (models, incoming) = channel();
+        let WorkerSetup {
+            pacing,
+            runtime,
+            generator,
+        } = setup;
+        let pending_loads = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::Builder::new()
             .name("mvgen-worker".into())
             .spawn({
+                let (status, models) = (
+                    status.clone(),
+                    Models {
+                        incoming,
+                        pending: pending_loads.clone(),
+                    },
+                );
                 let stop = stop.clone();
-                move || run(side, status, publish, stop)
+                move || run(side, status, publish, models, stop, pacing, generator)
             })?;
         Ok(Self {
             stop,
             thread: Some(thread),
+            models,
+            pending_loads,
+            runtime,
+            status,
         })
+    }
+
+    /// Stop after the windows already queued, and hand back the generator for reuse.
+    pub fn stop(mut self) -> Option<Generator> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    }
+
+    /// Load `path` on a loader thread and swap it in when it is ready. Main thread.
+    pub fn load_model(&self, path: &Path) {
+        let (path, runtime, models, status) = (
+            path.to_owned(),
+            self.runtime.clone(),
+            self.models.clone(),
+            self.status.clone(),
+        );
+        status.report(|r| r.loading = Some(path.clone()));
+        self.pending_loads.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("mvgen-loader".into())
+            .spawn(move || {
+                let loaded = Generator::load(&path, &runtime)
+                    .map_err(|e| format!("{}: {e}", path.display()));
+                let _ = models.send(loaded);
+            });
+        if let Err(e) = spawned {
+            self.pending_loads.fetch_sub(1, Ordering::SeqCst);
+            self.status
+                .report(|r| r.error = Some(format!("could not start the model loader: {e}")));
+        }
     }
 }
 
@@ -68,48 +135,148 @@ impl Drop for Worker {
     }
 }
 
+/// How a worker starts.
+pub struct WorkerSetup {
+    pub pacing: Pacing,
+    pub runtime: RuntimeConfig,
+    pub generator: Option<Generator>,
+}
+
+/// Generators arriving from loader threads.
+struct Models {
+    incoming: Receiver<Result<Generator, String>>,
+    pending: Arc<AtomicUsize>,
+}
+
+/// The longest an offline render waits for a model that is loading.
+const OFFLINE_LOAD_WAIT: Duration = Duration::from_secs(120);
+
 fn run(
     mut side: WorkerSide,
     status: Arc<Status>,
-    mut publish: triple_buffer::Input<FrameSummary>,
+    mut publish: triple_buffer::Input<Published>,
+    models: Models,
     stop: Arc<AtomicBool>,
-) {
+    pacing: Pacing,
+    mut generator: Option<Generator>,
+) -> Option<Generator> {
     let mut tap = Tap::from_env();
     loop {
-        match side.from_audio.pop() {
-            Ok(packet) => {
-                let summary = summarise(&packet);
-                if let Some(t) = &mut tap {
-                    if let Err(e) = t.write(&packet, &summary) {
-                        nice_plug::nice_log!("window tap disabled: {e}");
-                        tap = None;
-                    }
+        // Offline, a bounce's frames must all come from the model the session names:
+        // wait for a load in progress instead of making summaries meanwhile.
+        let arrived = if pacing == Pacing::Offline && models.pending.load(Ordering::SeqCst) > 0 {
+            models.incoming.recv_timeout(OFFLINE_LOAD_WAIT).ok()
+        } else {
+            models.incoming.try_recv().ok()
+        };
+        if let Some(loaded) = arrived {
+            models.pending.fetch_sub(1, Ordering::SeqCst);
+            match loaded {
+                Ok(g) => {
+                    nice_plug::nice_log!(
+                        "model {} on {} (first run {:.0} ms)",
+                        g.info().display_name(),
+                        g.provider(),
+                        g.warmup().as_secs_f64() * 1e3
+                    );
+                    status.report(|r| {
+                        r.loading = None;
+                        r.error = None;
+                        r.model = Some(g.info().clone());
+                        r.provider = Some(g.provider().clone());
+                    });
+                    generator = Some(g);
                 }
-                publish.write(summary);
-                status.last_frame.store(packet.frame, Ordering::Relaxed);
-                Status::add(&status.windows_processed, 1);
-                // The queue holds the whole pool, so the window always fits.
-                let _ = side.to_audio.push(packet.window);
+                Err(e) => {
+                    nice_plug::nice_log!("model not loaded: {e}");
+                    tap_error(&mut tap, &e);
+                    status.report(|r| {
+                        r.loading = None;
+                        r.error = Some(e);
+                    });
+                }
             }
-            Err(_) if stop.load(Ordering::Relaxed) => break,
-            Err(_) => std::thread::sleep(IDLE_SLEEP),
         }
+        let Ok(mut packet) = side.from_audio.pop() else {
+            if stop.load(Ordering::Relaxed) && side.from_audio.is_empty() {
+                return generator;
+            }
+            std::thread::sleep(IDLE_SLEEP);
+            continue;
+        };
+        // Latest wins: in real time only the newest waiting window is worth a frame.
+        // Offline every window is a frame of the bounce.
+        if pacing == Pacing::Realtime {
+            while let Ok(newer) = side.from_audio.pop() {
+                let _ = side
+                    .to_audio
+                    .push(std::mem::replace(&mut packet, newer).window);
+                Status::add(&status.windows_skipped, 1);
+            }
+        }
+        make_frame(&packet, generator.as_mut(), &status, &mut publish, &mut tap);
+        status.last_frame.store(packet.frame, Ordering::Relaxed);
+        Status::add(&status.windows_processed, 1);
+        // The queue holds the whole pool, so the window always fits.
+        let _ = side.to_audio.push(packet.window);
     }
 }
 
-fn summarise(packet: &FramePacket) -> FrameSummary {
+fn make_frame(
+    packet: &FramePacket,
+    generator: Option<&mut Generator>,
+    status: &Status,
+    publish: &mut triple_buffer::Input<Published>,
+    tap: &mut Option<Tap>,
+) {
+    let out = publish.input_buffer_mut();
+    out.frame = packet.frame;
+    out.band_levels = band_levels(packet);
+    let mut generated = false;
+    if let Some(generator) = generator {
+        let image = out.image.get_or_insert_with(Frame::default);
+        let started = Instant::now();
+        match generator.run(&packet.window, image) {
+            Ok(()) => {
+                generated = true;
+                status.report(|r| r.inference_ms = started.elapsed().as_secs_f32() * 1e3);
+            }
+            Err(e) => {
+                let message = format!("frame {}: {e}", packet.frame);
+                tap_error(tap, &message);
+                status.report(|r| r.error = Some(message));
+                Status::add(&status.frames_failed, 1);
+            }
+        }
+    }
+    if !generated {
+        out.image = None;
+    }
+    if let Some(t) = tap {
+        if let Err(e) = t.write(packet, out) {
+            nice_plug::nice_log!("window tap disabled: {e}");
+            *tap = None;
+        }
+    }
+    publish.publish();
+}
+
+fn band_levels(packet: &FramePacket) -> [f32; NUM_BANDS] {
     let pixels = packet.window.pixels();
     let rows_per_band = SIZE / NUM_BANDS;
-    let mut band_levels = [0.0; NUM_BANDS];
-    for (band, level) in band_levels.iter_mut().enumerate() {
+    let mut levels = [0.0; NUM_BANDS];
+    for (band, level) in levels.iter_mut().enumerate() {
         // Row 0 is the top (highest frequency): band 0 is the bottom rows.
         let top_row = SIZE - (band + 1) * rows_per_band;
         let rows = &pixels[top_row * SIZE..(top_row + rows_per_band) * SIZE];
         *level = rows.iter().sum::<f32>() / rows.len() as f32;
     }
-    FrameSummary {
-        frame: packet.frame,
-        band_levels,
+    levels
+}
+
+fn tap_error(tap: &mut Option<Tap>, message: &str) {
+    if let Some(t) = tap {
+        let _ = t.error(message);
     }
 }
 
@@ -127,7 +294,7 @@ impl Tap {
             let mut index = std::fs::File::create(dir.join("windows.csv"))?;
             writeln!(
                 index,
-                "sequence,frame,timeline_sample,window_end_44k,band_levels"
+                "sequence,frame,timeline_sample,window_end_44k,generated,band_levels"
             )?;
             Ok(Self {
                 dir: dir.clone(),
@@ -140,30 +307,44 @@ impl Tap {
             .ok()
     }
 
-    fn write(&mut self, packet: &FramePacket, summary: &FrameSummary) -> std::io::Result<()> {
-        let bytes: Vec<u8> = packet
-            .window
-            .pixels()
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        std::fs::write(self.dir.join(format!("{:06}.f32", self.sequence)), bytes)?;
-        let levels: Vec<String> = summary
-            .band_levels
-            .iter()
-            .map(|l| format!("{l:.6}"))
-            .collect();
+    fn write(&mut self, packet: &FramePacket, out: &Published) -> std::io::Result<()> {
+        let raw = |values: &[f32]| {
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        std::fs::write(
+            self.dir.join(format!("{:06}.f32", self.sequence)),
+            raw(packet.window.pixels()),
+        )?;
+        if let Some(image) = &out.image {
+            std::fs::write(
+                self.dir.join(format!("{:06}.frame.f32", self.sequence)),
+                raw(image.planes()),
+            )?;
+        }
+        let levels: Vec<String> = out.band_levels.iter().map(|l| format!("{l:.6}")).collect();
         writeln!(
             self.index,
-            "{},{},{},{},{}",
+            "{},{},{},{},{},{}",
             self.sequence,
             packet.frame,
             packet.timeline_sample,
             packet.window_end.samples(),
+            u8::from(out.image.is_some()),
             levels.join(" ")
         )?;
         self.index.flush()?;
         self.sequence += 1;
         Ok(())
+    }
+
+    fn error(&mut self, message: &str) -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("errors.txt"))?;
+        writeln!(f, "{message}")
     }
 }

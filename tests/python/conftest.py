@@ -7,6 +7,7 @@ that cannot find them fails and says what to build.
 import os
 import pathlib
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -54,6 +55,19 @@ def read_tap(folder: pathlib.Path):
     rows = [line.split(",") for line in lines]
     windows = [np.fromfile(folder / f"{int(r[0]):06}.f32", dtype="<f4").reshape(256, 256) for r in rows]
     return rows, windows
+
+
+def read_tap_frame(folder: pathlib.Path, row) -> np.ndarray:
+    """The frame generated for a tap row, shape (3, 256, 256)."""
+    assert row[4] == "1", f"frame {row[1]} was not generated"
+    return np.fromfile(folder / f"{int(row[0]):06}.frame.f32", dtype="<f4").reshape(3, 256, 256)
+
+
+@pytest.fixture(scope="session")
+def test_models(tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("models")
+    run([sys.executable, ROOT / "tests" / "python" / "make_models.py", out])
+    return out
 
 
 def run(cmd, **kw):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import music, read_tap, run
+from conftest import music, read_tap, read_tap_frame, run
 
 RATE = 44100
 BLOCK = 512
@@ -62,7 +62,7 @@ def test_parameters_are_visible_and_settable(vst3_path):
     engine = daw.RenderEngine(RATE, BLOCK)
     plugin = engine.make_plugin_processor("mvgen", vst3_path)
     names = [p["name"] for p in plugin.get_parameters_description()]
-    assert names == ["FPS", "Input gain"]
+    assert names == ["FPS", "Input gain", "Execution"]
     assert plugin.get_parameter_text(0) == "30 fps"
     plugin.set_parameter(0, 1.0)  # normalised: the last choice
     assert plugin.get_parameter_text(0) == "60 fps"
@@ -121,3 +121,26 @@ def test_automation_changes_the_frame_rate_mid_render(vst3_path, tmp_path):
     last = frames_before(int(seconds * RATE) + 2 * BLOCK, 60) - 1
     assert frames[:61] == list(range(61))
     assert frames[61:] == list(range(121, frames[-1] + 1)) and 239 <= frames[-1] <= last
+
+
+def test_frames_equal_onnx_runtime_on_the_same_windows(vst3_path, tmp_path, test_models):
+    """With a model, every frame of the bounce equals ONNX Runtime (Python, same 1.31.1
+    release) run directly on the window the worker received. Tolerance 1e-5: the two
+    sessions may split the convolutions across threads differently."""
+    import onnxruntime
+
+    model = test_models / "unet256_ngf8.onnx"
+    os.environ["MVGEN_MODEL"] = str(model)
+    try:
+        tap = tmp_path / "tap"
+        render(vst3_path, music(4, RATE, 2.0), 2.0, tap=tap)
+    finally:
+        os.environ.pop("MVGEN_MODEL", None)
+    rows, windows = read_tap(tap)
+    assert len(rows) >= 60
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    for row, window in zip(rows, windows):
+        expected = session.run(None, {name: window[None, None]})[0][0]
+        frame = read_tap_frame(tap, row)
+        assert np.max(np.abs(frame - expected)) <= 1e-5, f"frame {row[1]}"

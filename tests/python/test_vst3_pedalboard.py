@@ -39,7 +39,7 @@ def test_bad_samples_pass_through_untouched(plugin):
 
 
 def test_parameters_are_visible_and_settable(plugin):
-    assert set(plugin.parameters) == {"fps", "input_gain_db"}
+    assert set(plugin.parameters) == {"fps", "input_gain_db", "execution"}
     assert plugin.fps == "30 fps"
     plugin.fps = "60 fps"
     assert plugin.fps == "60 fps"

@@ -1,7 +1,7 @@
 //! Reads the windows the plugin's worker wrote through its tap (`MVGEN_TAP_DIR`).
 
 use mvgen_core::spectrogram::SIZE;
-use mvgen_core::SpectrogramWindow;
+use mvgen_core::{Frame, SpectrogramWindow};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -10,6 +10,22 @@ pub struct TappedWindow {
     pub timeline_sample: i64,
     pub window_end_44k: i64,
     pub window: SpectrogramWindow,
+    /// The generated frame, when the worker had a generator.
+    pub frame_image: Option<Frame>,
+}
+
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Errors the worker reported through the tap, one per line.
+pub fn errors(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("errors.txt"))
+        .map(|s| s.lines().map(String::from).collect())
+        .unwrap_or_default()
 }
 
 /// Every window in the tap folder, in the order the worker received them.
@@ -19,22 +35,28 @@ pub fn read(dir: &Path) -> anyhow::Result<Vec<TappedWindow>> {
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            anyhow::ensure!(f.len() == 5, "bad tap line {line:?}");
-            let bytes = std::fs::read(dir.join(format!("{:06}.f32", f[0].parse::<u64>()?)))?;
+            anyhow::ensure!(f.len() == 6, "bad tap line {line:?}");
+            let sequence: u64 = f[0].parse()?;
+            let bytes = std::fs::read(dir.join(format!("{sequence:06}.f32")))?;
             anyhow::ensure!(
                 bytes.len() == SIZE * SIZE * 4,
                 "tap window of {} bytes",
                 bytes.len()
             );
-            let pixels: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let window = SpectrogramWindow::from_pixels(&floats(&bytes)).expect("size checked");
+            let frame_image = if f[4] == "1" {
+                let bytes = std::fs::read(dir.join(format!("{sequence:06}.frame.f32")))?;
+                let frame = Frame::from_planes(&floats(&bytes));
+                Some(frame.ok_or_else(|| anyhow::anyhow!("tap frame of {} bytes", bytes.len()))?)
+            } else {
+                None
+            };
             Ok(TappedWindow {
                 frame: f[1].parse()?,
                 timeline_sample: f[2].parse()?,
                 window_end_44k: f[3].parse()?,
-                window: SpectrogramWindow::from_pixels(&pixels).expect("size checked"),
+                window,
+                frame_image,
             })
         })
         .collect()

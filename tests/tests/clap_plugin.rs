@@ -13,9 +13,11 @@
 
 use mvgen_core::resample::StreamResampler;
 use mvgen_core::spectrogram::{window_from_signal, ColumnAnalyser};
+use mvgen_core::Frame;
 use mvgen_core::{Fps, FrameClock, WindowEnd};
+use mvgen_runtime::{Execution, Generator, RuntimeConfig};
 use mvgen_tests::clap_host::{Host, ParamChange, Run};
-use mvgen_tests::{clap_bundle, scratch, signals, tap};
+use mvgen_tests::{clap_bundle, models, scratch, signals, tap};
 use std::sync::Mutex;
 
 /// Serialises the tests that set `MVGEN_TAP_DIR`.
@@ -270,6 +272,98 @@ fn sample_rate_can_change_between_activations() {
             rate_hz,
             Fps::F30,
             &format!("{rate_hz} Hz after a rate change"),
+        );
+    }
+}
+
+/// With a model, every frame of an offline render equals a direct ONNX Runtime run of the
+/// same model on the same window (same library, same CPU provider: tolerance 1e-6), for
+/// our tiny model and for a PyTorch-style `unet_256` with BatchNorm.
+#[test]
+fn frames_equal_a_direct_onnx_runtime_run() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    for model in ["tiny.onnx", "unet256_ngf8.onnx"] {
+        let path = models().join(model);
+        std::env::set_var("MVGEN_MODEL", &path);
+        let mut host = Host::load(&clap_bundle()).unwrap();
+        let input = stereo(48_000, 1.5, 21);
+        let (output, windows) = run_tapped(
+            &mut host,
+            "clap-frames",
+            &Run::offline(48_000, &[512]),
+            &input,
+        );
+        std::env::remove_var("MVGEN_MODEL");
+        assert!(bit_exact(&output, &input), "{model}: audio changed");
+        check_windows(&windows, &input, 48_000, Fps::F30, model);
+        let mut direct = Generator::load(
+            &path,
+            &RuntimeConfig {
+                execution: Execution::Cpu,
+                cpu_threads: 2,
+            },
+        )
+        .unwrap();
+        let mut expected = Frame::default();
+        for w in &windows {
+            let got = w
+                .frame_image
+                .as_ref()
+                .unwrap_or_else(|| panic!("{model}: frame {} was not generated", w.frame));
+            direct.run(&w.window, &mut expected).unwrap();
+            let diff = got
+                .planes()
+                .iter()
+                .zip(expected.planes())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                diff <= 1e-6,
+                "{model}: frame {} differs from a direct run by {diff}",
+                w.frame
+            );
+        }
+    }
+}
+
+/// A bad model never stops the audio: it is refused with a clear error, and the worker
+/// keeps making (summary) frames.
+#[test]
+fn bad_models_are_refused_and_the_audio_flows() {
+    let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let cases = [
+        ("missing.onnx", "does not exist"),
+        ("bad_not_onnx.onnx", "is not an ONNX model"),
+        ("bad_too_large.onnx", "over the"),
+        ("bad_input_shape.onnx", "input must be one f32 tensor"),
+        ("bad_output_shape.onnx", "output must be one f32 tensor"),
+        ("bad_contract.onnx", "contract version 99"),
+        ("bad_spectrogram.onnx", "trained on other spectrograms"),
+        ("bad_external.onnx", "outside its folder"),
+        ("bad_nan.onnx", "NaN or infinity"),
+    ];
+    let input = stereo(44_100, 1.0, 5);
+    for (model, expected) in cases {
+        std::env::set_var("MVGEN_MODEL", models().join(model));
+        let dir = scratch("clap-bad-model");
+        std::env::set_var("MVGEN_TAP_DIR", &dir);
+        let output = Host::load(&clap_bundle())
+            .unwrap()
+            .run(&Run::offline(44_100, &[256]), &input)
+            .expect("processing");
+        std::env::remove_var("MVGEN_TAP_DIR");
+        std::env::remove_var("MVGEN_MODEL");
+        assert!(bit_exact(&output, &input), "{model}: audio changed");
+        let errors = tap::errors(&dir);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{model}: errors {errors:?} should say {expected:?}"
+        );
+        let windows = tap::read(&dir).unwrap();
+        assert_eq!(windows.len(), 30, "{model}: the worker keeps going");
+        assert!(
+            windows.iter().all(|w| w.frame_image.is_none()),
+            "{model}: no frame from a refused model"
         );
     }
 }

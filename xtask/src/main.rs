@@ -1,8 +1,62 @@
 //! `cargo xtask`: project tasks that need more than cargo. Run bare for help.
 //!
 //! - `bundle <package> [--release]`: build the VST3 and CLAP bundles (nice-plug-xtask,
-//!   names from `bundler.toml`) into `target/bundled/`.
+//!   names from `bundler.toml`) into `target/bundled/`, then copy ONNX Runtime and its
+//!   WebGPU provider (unpacked by `scripts/setup.sh` into `.deps/onnxruntime/`) in beside
+//!   the plugin binaries: `MVGen.vst3/Contents/x86_64-linux/` and `mvgen-libs/` next to
+//!   `MVGen.clap`. The plugin finds them there at run time.
+//!
+//! Everything else is passed to nice-plug-xtask unchanged.
+
+use std::path::{Path, PathBuf};
+
+/// The libraries the plugin loads at run time.
+const RUNTIME_LIBRARIES: [&str; 2] = [
+    "libonnxruntime.so.1.31.1",
+    "libonnxruntime_providers_webgpu.so",
+];
 
 fn main() -> nice_plug_xtask::Result<()> {
-    nice_plug_xtask::main()
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
+    if args.first().map(String::as_str) == Some("bundle") {
+        copy_runtime_libraries()?;
+    }
+    Ok(())
+}
+
+fn copy_runtime_libraries() -> nice_plug_xtask::Result<()> {
+    // nice-plug-xtask has already moved us to the workspace root.
+    let source = Path::new(".deps/onnxruntime");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    let bundled = target.join("bundled");
+    let mut destinations = vec![bundled.join("mvgen-libs")];
+    for entry in std::fs::read_dir(&bundled)?.flatten() {
+        let contents = entry.path().join("Contents/x86_64-linux");
+        if entry.path().extension().is_some_and(|e| e == "vst3") && contents.is_dir() {
+            destinations.push(contents);
+        }
+    }
+    for library in RUNTIME_LIBRARIES {
+        let from = source.join(library);
+        if !from.is_file() {
+            eprintln!("warning: {} is missing (run scripts/setup.sh); the bundles will run without a generator", from.display());
+            continue;
+        }
+        for dir in &destinations {
+            std::fs::create_dir_all(dir)?;
+            std::fs::copy(&from, dir.join(library))?;
+        }
+    }
+    eprintln!(
+        "Copied ONNX Runtime into {}",
+        destinations
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
