@@ -9,10 +9,11 @@ scripts/setup.sh
 echo "== building the release bundles"
 cargo xtask bundle mvgen-plugin --release
 mkdir -p ~/.clap ~/.vst3
-rm -rf ~/.vst3/MVGen.vst3
+rm -rf ~/.vst3/MVGen.vst3 ~/.clap/mvgen-libs
 cp target/bundled/MVGen.clap ~/.clap/
+cp -r target/bundled/mvgen-libs ~/.clap/
 cp -r target/bundled/MVGen.vst3 ~/.vst3/
-echo "installed ~/.clap/MVGen.clap and ~/.vst3/MVGen.vst3"
+echo "installed ~/.clap/MVGen.clap (with ~/.clap/mvgen-libs) and ~/.vst3/MVGen.vst3"
 
 cargo build --release -p mvgen
 mkdir -p demo

@@ -161,6 +161,13 @@ fn run(
     mut generator: Option<Generator>,
 ) -> Option<Generator> {
     let mut tap = Tap::from_env();
+    if let Some(g) = &generator {
+        // Kept from an earlier activation: the report starts out naming it.
+        status.report(|r| {
+            r.model = Some(g.info().clone());
+            r.provider = Some(g.provider().clone());
+        });
+    }
     loop {
         // Offline, a bounce's frames must all come from the model the session names:
         // wait for a load in progress instead of making summaries meanwhile.

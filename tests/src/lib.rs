@@ -49,17 +49,27 @@ pub fn python() -> PathBuf {
 pub fn models() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let dir = root().join("target/test-models");
-            let status = std::process::Command::new(python())
-                .arg(root().join("tests/python/make_models.py"))
-                .arg(&dir)
-                .status()
-                .expect("running make_models.py");
-            assert!(status.success(), "make_models.py failed");
-            dir
-        })
+        .get_or_init(|| make_models("target/test-models", false))
         .clone()
+}
+
+/// The test models plus `unet256_ngf{16,32,64}.onnx` for the benchmarks.
+pub fn bench_models() -> PathBuf {
+    make_models("target/bench-models", true)
+}
+
+fn make_models(folder: &str, bench: bool) -> PathBuf {
+    let dir = root().join(folder);
+    let mut command = std::process::Command::new(python());
+    command
+        .arg(root().join("tests/python/make_models.py"))
+        .arg(&dir);
+    if bench && !dir.join("unet256_ngf64.onnx").exists() {
+        command.arg("--bench");
+    }
+    let status = command.status().expect("running make_models.py");
+    assert!(status.success(), "make_models.py failed");
+    dir
 }
 
 /// A fresh scratch folder under the target dir, removed first if it exists.

@@ -1,0 +1,134 @@
+//! Swapping the generator while windows flow: the worker keeps making frames from the old
+//! model until the new one has loaded on its loader thread, then switches between two
+//! frames. Offline pacing, so no window may be lost on the way.
+//!
+//! The models come from the e2e crate's builder (`tests/python/make_models.py`): run
+//! through `scripts/test.sh`, which sets up the venv first.
+
+use mvgen_core::{SpectrogramWindow, WindowEnd};
+use mvgen_plugin::capture::Pacing;
+use mvgen_plugin::handoff::{handoff, FramePacket};
+use mvgen_plugin::status::Status;
+use mvgen_plugin::worker::{Published, Worker, WorkerSetup};
+use mvgen_runtime::{Execution, Generator, RuntimeConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn models() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("target/test-models");
+    let status = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/python/make_models.py"))
+        .arg(&dir)
+        .status()
+        .expect("the test venv (scripts/setup.sh)");
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn a_model_swaps_between_frames_without_losing_any() {
+    let dir = models();
+    let cpu = RuntimeConfig {
+        execution: Execution::Cpu,
+        cpu_threads: 1,
+    };
+    let first = Generator::load(&dir.join("tiny.onnx"), &cpu).unwrap();
+    let status = Arc::new(Status::new());
+    let (mut audio, worker_side) = handoff();
+    let (input, mut output) = triple_buffer::triple_buffer(&Published::default());
+    let worker = Worker::spawn(
+        worker_side,
+        status.clone(),
+        input,
+        WorkerSetup {
+            pacing: Pacing::Offline,
+            runtime: cpu.clone(),
+            generator: Some(first),
+        },
+    )
+    .unwrap();
+
+    let mut send = |frame: i64| {
+        let started = Instant::now();
+        let window = loop {
+            if let Some(w) = audio.take_window() {
+                break w;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the worker stopped returning windows"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(audio.send(FramePacket {
+            frame,
+            timeline_sample: frame,
+            window_end: WindowEnd::from_first_column(frame),
+            window
+        }));
+    };
+    let wait_for = |n: u64| {
+        let started = Instant::now();
+        while Status::get(&status.windows_processed) < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "worker stalled at {n}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+
+    for frame in 0..20 {
+        send(frame);
+    }
+    wait_for(20);
+    let before = output
+        .read()
+        .image
+        .clone()
+        .expect("frames from the first model");
+    assert_eq!(
+        status.worker_report().model.and_then(|m| m.name),
+        Some("test tiny".into())
+    );
+
+    worker.load_model(&dir.join("unet256_ngf8.onnx"));
+    let mut frame = 20;
+    let started = Instant::now();
+    while status
+        .worker_report()
+        .model
+        .is_none_or(|m| m.name.is_some())
+    {
+        send(frame);
+        frame += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the new model never arrived"
+        );
+    }
+    for _ in 0..5 {
+        send(frame);
+        frame += 1;
+    }
+    wait_for(frame as u64);
+    assert_eq!(
+        Status::get(&status.windows_processed),
+        frame as u64,
+        "no window lost across the swap"
+    );
+    assert_eq!(Status::get(&status.frames_failed), 0);
+    let after = output
+        .read()
+        .image
+        .clone()
+        .expect("frames from the second model");
+    assert_ne!(before, after, "the second model makes other frames");
+    assert!(
+        worker.stop().is_some(),
+        "the worker hands its generator back"
+    );
+    let _ = SpectrogramWindow::default();
+}
