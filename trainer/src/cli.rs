@@ -18,6 +18,76 @@ pub struct Cli {
 pub enum Command {
     /// Write the model-input image of one moment of a song: what the generator sees.
     Spectrogram(SpectrogramArgs),
+    /// Build, make or look at Pix2Pix datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetCommand {
+    /// Pair frames of music videos with the spectrogram of the audio before them.
+    Build(BuildArgs),
+    /// Write audio-reactive synthetic music videos (mp4 with audio).
+    Synth(SynthArgs),
+    /// A contact sheet of pairs: spectrogram beside frame.
+    Show(ShowArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// Video files, or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The dataset folder (train/, val/, manifest.csv, summary.json).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Take every Nth frame.
+    #[arg(long, default_value_t = 45)]
+    pub every: usize,
+    /// Start of the window, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub start: f64,
+    /// End of the window, seconds.
+    #[arg(long, default_value_t = 90.0)]
+    pub end: f64,
+    /// Take every frame for --seconds from --start (the paper's evaluation clip).
+    #[arg(long)]
+    pub every_frame: bool,
+    /// With --every-frame: how long.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// How frames become 256x256.
+    #[arg(long, value_enum, default_value_t = crate::media::Fit::Squash)]
+    pub fit: crate::media::Fit,
+    /// Fraction of the videos held out in val/.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Seed of the train/val split.
+    #[arg(long, default_value_t = 188)]
+    pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[arg(long, default_value_t = 4)]
+    pub videos: usize,
+    /// Length of each video.
+    #[arg(long, default_value_t = 100.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    pub dataset: PathBuf,
+    #[arg(short, long, default_value = "sheet.png")]
+    pub output: PathBuf,
+    /// Pairs on the sheet (rows of two).
+    #[arg(long, default_value_t = 8)]
+    pub pairs: usize,
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,12 +2,52 @@
 
 mod audio;
 mod cli;
+mod dataset;
+mod media;
 mod spectrogram;
+mod synth;
 
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     match cli::Cli::parse().command {
         cli::Command::Spectrogram(args) => spectrogram::run(&args),
+        cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
+            synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
+        }
+        cli::Command::Dataset(cli::DatasetCommand::Build(a)) => {
+            let (every, end) = if a.every_frame {
+                (1, a.start + a.seconds)
+            } else {
+                (a.every, a.end)
+            };
+            let recipe = dataset::Recipe {
+                every,
+                start_s: a.start,
+                end_s: end,
+                fit: a.fit,
+                val_fraction: a.val_fraction,
+                seed: a.seed,
+            };
+            let outcomes = dataset::build(&a.inputs, &a.output, &recipe)?;
+            let pairs: usize = outcomes.iter().map(|o| o.pairs).sum();
+            let skipped: Vec<_> = outcomes.iter().filter(|o| o.skipped.is_some()).collect();
+            eprintln!(
+                "{pairs} pairs from {} videos into {}",
+                outcomes.len() - skipped.len(),
+                a.output.display()
+            );
+            for o in skipped {
+                eprintln!(
+                    "skipped {}: {}",
+                    o.video,
+                    o.skipped.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        cli::Command::Dataset(cli::DatasetCommand::Show(a)) => {
+            dataset::contact_sheet(&a.dataset, &a.output, a.pairs)
+        }
     }
 }
