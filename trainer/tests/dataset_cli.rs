@@ -251,6 +251,8 @@ fn bad_videos_are_skipped_with_a_reason_and_leave_nothing_behind() {
         "copy",
         &path("odd_size.mp4"),
     ]);
+    // Variable frame rate: frames after the 100th come half as often.
+    ffmpeg(&["-i", g, "-vf", "setpts='if(lt(N,100),N/25/TB,(100+(N-100)*2)/25/TB)'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "copy", &path("vfr.mp4")]);
     // Corrupt mid-file: the first 40 % of the bytes.
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(dir.join("truncated.mp4"), &bytes[..bytes.len() * 2 / 5]).unwrap();
@@ -314,4 +316,15 @@ fn bad_videos_are_skipped_with_a_reason_and_leave_nothing_behind() {
             );
         }
     }
+}
+
+#[test]
+fn every_frame_mode_takes_every_frame_of_the_clip() {
+    let out = tmp("every-frame");
+    let video = videos().join("synth_001.mp4");
+    mvgen(&["dataset", "build", video.to_str().unwrap(), "-o", out.to_str().unwrap(), "--every-frame", "--start", "3", "--seconds", "4"]);
+    let rows = manifest(&out);
+    assert_eq!(rows.len(), 100, "4 s at 25 fps");
+    let frames: Vec<u64> = rows.iter().map(|r| r[3].parse().unwrap()).collect();
+    assert_eq!(frames, (75..175).collect::<Vec<_>>());
 }
