@@ -344,21 +344,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `mvgen dataset show`: the first `num_pairs` pairs of `train/` then `val/`, in rows of
-/// two, spectrogram beside frame: the paper's figure of input/output pairs.
+/// two, spectrogram beside frame: the paper's figure of input/output pairs. Reads any
+/// aligned dataset, ours or not, through [`crate::pairs::load_pair`].
 pub fn contact_sheet(dataset: &Path, out: &Path, num_pairs: usize) -> anyhow::Result<()> {
-    let mut files = Vec::new();
-    for split in ["train", "val"] {
-        let Ok(dir) = std::fs::read_dir(dataset.join(split)) else {
-            continue;
-        };
-        let mut these: Vec<PathBuf> = dir
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
-            .collect();
-        these.sort();
-        files.extend(these);
-    }
+    let mut files = crate::pairs::list(dataset, "train");
+    files.extend(crate::pairs::list(dataset, "val"));
     anyhow::ensure!(
         !files.is_empty(),
         "{} holds no pairs in train/ or val/",
@@ -367,22 +357,18 @@ pub fn contact_sheet(dataset: &Path, out: &Path, num_pairs: usize) -> anyhow::Re
     let files = &files[..num_pairs.min(files.len())];
     let columns = 2u32;
     let rows = (files.len() as u32).div_ceil(columns);
-    let mut sheet = image::RgbImage::new(columns * 2 * SIZE as u32, rows * SIZE as u32);
+    let size = SIZE as u32;
+    let mut sheet = image::RgbImage::new(columns * 2 * size, rows * size);
     for (i, file) in files.iter().enumerate() {
-        let pair = image::open(file)
-            .with_context(|| format!("reading {}", file.display()))?
-            .to_rgb8();
-        let pair = image::imageops::resize(
-            &pair,
-            2 * SIZE as u32,
-            SIZE as u32,
-            image::imageops::FilterType::Triangle,
-        );
-        let (x, y) = (
-            (i as u32 % columns) * 2 * SIZE as u32,
-            (i as u32 / columns) * SIZE as u32,
-        );
-        image::imageops::replace(&mut sheet, &pair, x as i64, y as i64);
+        let pair = crate::pairs::load_pair(file)?;
+        let gray = pair.spectrogram.to_gray8();
+        let a = image::RgbImage::from_fn(size, size, |x, y| {
+            let g = gray[(y * size + x) as usize];
+            image::Rgb([g, g, g])
+        });
+        let (x, y) = ((i as u32 % columns) * 2 * size, (i as u32 / columns) * size);
+        image::imageops::replace(&mut sheet, &a, x as i64, y as i64);
+        image::imageops::replace(&mut sheet, &pair.frame, (x + size) as i64, y as i64);
     }
     sheet
         .save(out)

@@ -4,6 +4,7 @@ mod audio;
 mod cli;
 mod dataset;
 mod media;
+mod pairs;
 mod spectrogram;
 mod synth;
 

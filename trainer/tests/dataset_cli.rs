@@ -252,7 +252,21 @@ fn bad_videos_are_skipped_with_a_reason_and_leave_nothing_behind() {
         &path("odd_size.mp4"),
     ]);
     // Variable frame rate: frames after the 100th come half as often.
-    ffmpeg(&["-i", g, "-vf", "setpts='if(lt(N,100),N/25/TB,(100+(N-100)*2)/25/TB)'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "copy", &path("vfr.mp4")]);
+    ffmpeg(&[
+        "-i",
+        g,
+        "-vf",
+        "setpts='if(lt(N,100),N/25/TB,(100+(N-100)*2)/25/TB)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "copy",
+        &path("vfr.mp4"),
+    ]);
     // Corrupt mid-file: the first 40 % of the bytes.
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(dir.join("truncated.mp4"), &bytes[..bytes.len() * 2 / 5]).unwrap();
@@ -322,9 +336,57 @@ fn bad_videos_are_skipped_with_a_reason_and_leave_nothing_behind() {
 fn every_frame_mode_takes_every_frame_of_the_clip() {
     let out = tmp("every-frame");
     let video = videos().join("synth_001.mp4");
-    mvgen(&["dataset", "build", video.to_str().unwrap(), "-o", out.to_str().unwrap(), "--every-frame", "--start", "3", "--seconds", "4"]);
+    mvgen(&[
+        "dataset",
+        "build",
+        video.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--every-frame",
+        "--start",
+        "3",
+        "--seconds",
+        "4",
+    ]);
     let rows = manifest(&out);
     assert_eq!(rows.len(), 100, "4 s at 25 fps");
     let frames: Vec<u64> = rows.iter().map(|r| r[3].parse().unwrap()).collect();
     assert_eq!(frames, (75..175).collect::<Vec<_>>());
+}
+
+/// A dataset in pix2pix's aligned layout that we did not write (JPEG pairs of another
+/// size, as the official datasets ship, made here by ffmpeg) reads and shows.
+#[test]
+fn reads_an_aligned_dataset_made_elsewhere() {
+    let dir = tmp("foreign");
+    for (split, size, ext) in [("train", "600x300", "jpg"), ("val", "512x256", "png")] {
+        std::fs::create_dir_all(dir.join(split)).unwrap();
+        let pattern = dir.join(split).join(format!("%03d.{ext}"));
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=s={size}:r=5"),
+            "-frames:v",
+            "3",
+            pattern.to_str().unwrap(),
+        ]);
+    }
+    let sheet = dir.join("sheet.png");
+    mvgen(&[
+        "dataset",
+        "show",
+        dir.to_str().unwrap(),
+        "-o",
+        sheet.to_str().unwrap(),
+        "--pairs",
+        "6",
+    ]);
+    let sheet = image::open(&sheet).unwrap().to_rgb8();
+    assert_eq!(sheet.dimensions(), (1024, 768));
+    let distinct: std::collections::BTreeSet<[u8; 3]> = sheet.pixels().map(|p| p.0).collect();
+    assert!(
+        distinct.len() > 50,
+        "the sheet shows the pictures, not a blank"
+    );
 }
