@@ -137,36 +137,25 @@ pub fn probe(path: &Path) -> anyhow::Result<Probe> {
 /// The first audio stream from the start to `end_s`, mixed down to mono (the mean of the
 /// channels) at its own rate.
 pub fn decode_audio_mono(path: &Path, audio: &AudioStream, end_s: f64) -> anyhow::Result<Vec<f32>> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args([
-            "-t",
-            &format!("{end_s}"),
-            "-map",
-            "0:a:0",
-            "-f",
-            "f32le",
-            "-acodec",
-            "pcm_f32le",
-            "-",
-        ])
-        .stderr(Stdio::piped())
-        .output()
-        .context("running ffmpeg")?;
-    if !out.status.success() {
-        bail!(
-            "audio could not be decoded: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-        );
-    }
+    let end = format!("{end_s}");
+    let stdout = ffmpeg_stdout(
+        "audio",
+        &[
+            "-i".as_ref(),
+            path.as_os_str(),
+            "-t".as_ref(),
+            end.as_ref(),
+            "-map".as_ref(),
+            "0:a:0".as_ref(),
+            "-f".as_ref(),
+            "f32le".as_ref(),
+            "-acodec".as_ref(),
+            "pcm_f32le".as_ref(),
+            "-".as_ref(),
+        ],
+    )?;
     let channels = audio.channels.max(1) as usize;
-    let samples: Vec<f32> = out
-        .stdout
+    let samples: Vec<f32> = stdout
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
@@ -203,36 +192,45 @@ pub fn decode_frames(
         Fit::Crop => format!("scale={size}:{size}:force_original_aspect_ratio=increase:flags=area,crop={size}:{size}"),
     };
     let filter = format!("select='not(mod(n\\,{every}))',{scale}");
+    let (start, count) = (format!("{start_s}"), count.to_string());
+    let args: [&std::ffi::OsStr; 16] = [
+        "-ss".as_ref(),
+        start.as_ref(),
+        "-i".as_ref(),
+        path.as_os_str(),
+        "-an".as_ref(),
+        "-vf".as_ref(),
+        filter.as_ref(),
+        "-frames:v".as_ref(),
+        count.as_ref(),
+        "-fps_mode".as_ref(),
+        "passthrough".as_ref(),
+        "-f".as_ref(),
+        "rawvideo".as_ref(),
+        "-pix_fmt".as_ref(),
+        "rgb24".as_ref(),
+        "-".as_ref(),
+    ];
+    let stdout = ffmpeg_stdout("video", &args)?;
+    let frame_bytes = (size * size * 3) as usize;
+    Ok(stdout
+        .chunks_exact(frame_bytes)
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// Run ffmpeg quietly and return what it wrote to stdout; on failure, its first error
+/// line, saying which part (`what`) could not be decoded.
+fn ffmpeg_stdout(what: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<Vec<u8>> {
     let out = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-nostdin",
-            "-ss",
-            &format!("{start_s}"),
-            "-i",
-        ])
-        .arg(path)
-        .args([
-            "-an",
-            "-vf",
-            &filter,
-            "-frames:v",
-            &count.to_string(),
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
+        .args(["-v", "error", "-nostdin"])
+        .args(args)
         .stderr(Stdio::piped())
         .output()
-        .context("running ffmpeg")?;
+        .context("running ffmpeg (install ffmpeg)")?;
     if !out.status.success() {
         bail!(
-            "video could not be decoded: {}",
+            "{what} could not be decoded: {}",
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .next()
@@ -240,10 +238,5 @@ pub fn decode_frames(
                 .trim()
         );
     }
-    let frame_bytes = (size * size * 3) as usize;
-    Ok(out
-        .stdout
-        .chunks_exact(frame_bytes)
-        .map(<[u8]>::to_vec)
-        .collect())
+    Ok(out.stdout)
 }
