@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what mvgen's build and tests need on a fresh Debian 12: system packages from
 # Debian and a Python venv (.venv) from the package index. Safe to run again: it only
-# installs what is missing. Needs a Rust toolchain (cargo 1.88 or newer) already present.
+# installs what is missing. Needs a Rust toolchain (cargo 1.92 or newer) already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (cargo 1.88+) on PATH" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (cargo 1.92+) on PATH" >&2; exit 1; }
 
 # ffmpeg: test media and (later) video decoding and muxing.
 # xvfb: a headless X server for the editor tests.
