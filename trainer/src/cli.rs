@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Write the model-input image of one moment of a song: what the generator sees.
     Spectrogram(SpectrogramArgs),
+    /// Turn a song into a music video with a generator.
+    Render(RenderArgs),
     /// Build, make or look at Pix2Pix datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -103,4 +105,48 @@ pub struct SpectrogramArgs {
     /// Also write the exact values as raw little-endian f32 (256x256, row-major).
     #[arg(long)]
     pub raw: Option<PathBuf>,
+}
+
+/// Where the generator runs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExecutionArg {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl From<ExecutionArg> for mvgen_runtime::Execution {
+    fn from(e: ExecutionArg) -> Self {
+        match e {
+            ExecutionArg::Auto => Self::Auto,
+            ExecutionArg::Cpu => Self::Cpu,
+            ExecutionArg::Gpu => Self::Gpu,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The song (wav, mp3, flac, ogg, ...).
+    pub song: PathBuf,
+    /// The video to write (mp4).
+    #[arg(short, long, default_value = "video.mp4")]
+    pub output: PathBuf,
+    /// The generator (.onnx).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Frames per second: 24, 25, 30, 50 or 60.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Temporal smoothing, 0 (none) to 0.99.
+    #[arg(long, default_value_t = 0.0)]
+    pub smoothing: f32,
+    /// Keep the PNG frames in this folder.
+    #[arg(long)]
+    pub frames_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ExecutionArg::Auto)]
+    pub execution: ExecutionArg,
+    /// CPU threads for the generator.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+    pub threads: usize,
 }

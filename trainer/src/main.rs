@@ -5,6 +5,7 @@ mod cli;
 mod dataset;
 mod media;
 mod pairs;
+mod render;
 mod spectrogram;
 mod synth;
 
@@ -13,6 +14,7 @@ use clap::Parser;
 fn main() -> anyhow::Result<()> {
     match cli::Cli::parse().command {
         cli::Command::Spectrogram(args) => spectrogram::run(&args),
+        cli::Command::Render(args) => render::run(&args),
         cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
             synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
         }

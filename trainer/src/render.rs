@@ -1,0 +1,128 @@
+//! `mvgen render`: a song becomes a music video, the paper's "series of images based on
+//! another song".
+//!
+//! Frames are made exactly as the plugin makes them during a bounce from the song's
+//! start: the same decode-mixdown-resample path (`audio.rs`, `mvgen_core`), the same frame
+//! clock (frame k at sample round(k * rate / fps)), the same windows and the same
+//! generator runtime, then the shared smoothing. ffmpeg muxes the PNG frames with the
+//! song's own audio.
+
+use crate::audio;
+use crate::cli::RenderArgs;
+use crate::dataset::write_atomic;
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use mvgen_core::frame::smooth_into;
+use mvgen_core::spectrogram::{window_from_signal, ColumnAnalyser, SIZE};
+use mvgen_core::{Fps, Frame, FrameClock};
+use mvgen_runtime::{Generator, RuntimeConfig};
+use std::process::Command;
+
+pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
+    let Some(fps) = Fps::from_per_second(args.fps) else {
+        bail!("--fps must be one of 24, 25, 30, 50, 60");
+    };
+    let Some(model) = &args.model else {
+        bail!("--model is required: mvgen has no embedded default model yet (it comes with `mvgen train`)");
+    };
+    let decoded = audio::decode(&args.song)?;
+    let signal = decoded.to_44k()?;
+    let config = RuntimeConfig {
+        execution: args.execution.into(),
+        cpu_threads: args.threads,
+    };
+    let mut generator =
+        Generator::load(model, &config).with_context(|| format!("loading {}", model.display()))?;
+    eprintln!(
+        "{} on {}",
+        generator.info().display_name(),
+        generator.provider()
+    );
+
+    let frames_dir = match &args.frames_dir {
+        Some(d) => d.clone(),
+        None => args.output.with_extension("frames"),
+    };
+    std::fs::create_dir_all(&frames_dir)
+        .with_context(|| format!("creating {}", frames_dir.display()))?;
+    let clock = FrameClock::new(fps, decoded.rate_hz);
+    let num_frames = clock.num_frames(decoded.mono.len() as i64);
+    let bar = ProgressBar::new(num_frames as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} frames {elapsed_precise} (eta {eta}) {per_sec}",
+        )
+        .unwrap(),
+    );
+    let (mut columns, mut generated, mut shown) =
+        (ColumnAnalyser::new(), Frame::default(), Frame::default());
+    for k in 0..num_frames {
+        let window = window_from_signal(
+            &signal,
+            clock.window_end(clock.frame_position(k)),
+            &mut columns,
+        );
+        generator
+            .run(&window, &mut generated)
+            .with_context(|| format!("frame {k}"))?;
+        if k == 0 {
+            shown = generated.clone();
+        } else {
+            smooth_into(&mut shown, &generated, args.smoothing);
+        }
+        let png = image::RgbImage::from_raw(SIZE as u32, SIZE as u32, shown.to_rgb8())
+            .context("frame size")?;
+        let mut bytes = Vec::new();
+        png.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )?;
+        write_atomic(&frames_dir.join(format!("{k:06}.png")), &bytes)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-nostdin",
+            "-framerate",
+            &args.fps.to_string(),
+            "-i",
+        ])
+        .arg(frames_dir.join("%06d.png"))
+        .arg("-i")
+        .arg(&args.song)
+        .args([
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "256k",
+            "-shortest",
+        ])
+        .arg(&args.output)
+        .status()
+        .context("running ffmpeg (install ffmpeg)")?;
+    if !status.success() {
+        bail!("ffmpeg could not write {}", args.output.display());
+    }
+    if args.frames_dir.is_none() {
+        std::fs::remove_dir_all(&frames_dir).ok();
+    }
+    eprintln!(
+        "{num_frames} frames at {} fps -> {}",
+        args.fps,
+        args.output.display()
+    );
+    Ok(())
+}
