@@ -2,19 +2,21 @@
 //! another song".
 //!
 //! Frames are made exactly as the plugin makes them during a bounce from the song's
-//! start: the same decode-mixdown-resample path (`audio.rs`, `mvgen_core`), the same frame
-//! clock (frame k at sample round(k * rate / fps)), the same windows and the same
-//! generator runtime, then the shared smoothing. ffmpeg muxes the PNG frames with the
-//! song's own audio.
+//! start: the song is pushed through the same streaming `Analyser` (mixdown, resampler,
+//! column ring), frames fall on the same frame clock (frame k at sample
+//! round(k * rate / fps)), and the same generator runtime and smoothing follow. Streaming
+//! also makes each column once, not once per frame that sees it. ffmpeg muxes the PNG
+//! frames with the song's own audio.
 
 use crate::audio;
 use crate::cli::RenderArgs;
 use crate::dataset::write_atomic;
 use anyhow::{bail, Context};
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::frame::smooth_into;
-use mvgen_core::spectrogram::{window_from_signal, ColumnAnalyser, SIZE};
-use mvgen_core::{Fps, Frame, FrameClock};
+use mvgen_core::spectrogram::SIZE;
+use mvgen_core::{Analyser, Fps, Frame, FrameClock, SpectrogramWindow, WindowError};
 use mvgen_runtime::{Generator, RuntimeConfig};
 use std::process::Command;
 
@@ -26,7 +28,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         bail!("--model is required: mvgen has no embedded default model yet (it comes with `mvgen train`)");
     };
     let decoded = audio::decode(&args.song)?;
-    let signal = decoded.to_44k()?;
+    let mut analyser = Analyser::new(decoded.rate_hz)
+        .with_context(|| format!("analysing {} Hz audio", decoded.rate_hz))?;
     let config = RuntimeConfig {
         execution: args.execution.into(),
         cpu_threads: args.threads,
@@ -54,14 +57,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         )
         .unwrap(),
     );
-    let (mut columns, mut generated, mut shown) =
-        (ColumnAnalyser::new(), Frame::default(), Frame::default());
+    let (mut window, mut generated, mut shown) = (
+        SpectrogramWindow::default(),
+        Frame::default(),
+        Frame::default(),
+    );
+    let mut pushed = 0usize;
     for k in 0..num_frames {
-        let window = window_from_signal(
-            &signal,
-            clock.window_end(clock.frame_position(k)),
-            &mut columns,
-        );
+        let end = clock.window_end(clock.frame_position(k));
+        // Push audio until the window is analysed; past the song's end, silence (as a
+        // host plays after the last sample of a bounce).
+        while let Err(WindowError::NotReady) = analyser.copy_window(end, &mut window) {
+            analyser.push(decoded.mono.get(pushed).copied().unwrap_or(0.0));
+            pushed += 1;
+        }
         generator
             .run(&window, &mut generated)
             .with_context(|| format!("frame {k}"))?;
@@ -73,10 +82,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         let png = image::RgbImage::from_raw(SIZE as u32, SIZE as u32, shown.to_rgb8())
             .context("frame size")?;
         let mut bytes = Vec::new();
-        png.write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )?;
+        // Fast compression: these PNGs are an intermediate for the muxer.
+        let encoder =
+            PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Sub);
+        png.write_with_encoder(encoder)?;
         write_atomic(&frames_dir.join(format!("{k:06}.png")), &bytes)?;
         bar.inc(1);
     }
