@@ -5,7 +5,7 @@
 //! The models come from the e2e crate's builder (`tests/python/make_models.py`): run
 //! through `scripts/test.sh`, which sets up the venv first.
 
-use mvgen_core::{SpectrogramWindow, WindowEnd};
+use mvgen_core::WindowEnd;
 use mvgen_plugin::capture::Pacing;
 use mvgen_plugin::handoff::{handoff, FramePacket};
 use mvgen_plugin::status::Status;
@@ -130,5 +130,4 @@ fn a_model_swaps_between_frames_without_losing_any() {
         worker.stop().is_some(),
         "the worker hands its generator back"
     );
-    let _ = SpectrogramWindow::default();
 }

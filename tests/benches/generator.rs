@@ -6,7 +6,7 @@
 //! Set `MVGEN_BENCH_EXECUTION=gpu` to ask for the GPU (it reports the provider it got).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use mvgen_core::{Frame, SpectrogramWindow};
+use mvgen_core::Frame;
 use mvgen_runtime::{Execution, Generator, RuntimeConfig};
 use std::time::Duration;
 
@@ -48,7 +48,6 @@ fn frames(c: &mut Criterion) {
             });
         }
     }
-    let _ = SpectrogramWindow::default();
     group.finish();
 }
 

@@ -41,21 +41,37 @@ fn bit_exact(a: &[Vec<f32>], b: &[Vec<f32>]) -> bool {
         })
 }
 
-/// Run with the tap on; return the output and the tapped windows.
-fn run_tapped(
-    host: &mut Host,
-    name: &str,
-    run: &Run,
-    input: &[Vec<f32>],
-) -> (Vec<Vec<f32>>, Vec<tap::TappedWindow>) {
+/// What a run with the tap on gives back.
+struct Tapped {
+    output: Vec<Vec<f32>>,
+    windows: Vec<tap::TappedWindow>,
+    /// Errors the worker reported (a refused model, a failed frame).
+    errors: Vec<String>,
+}
+
+/// Run with the tap on.
+fn run_tapped(host: &mut Host, name: &str, run: &Run, input: &[Vec<f32>]) -> Tapped {
     let dir = scratch(name);
     // SAFETY (edition 2021 API): tests touching the environment hold TAP_ENV.
     std::env::set_var("MVGEN_TAP_DIR", &dir);
     let output = host.run(run, input).expect("processing");
     std::env::remove_var("MVGEN_TAP_DIR");
     let windows = tap::read(&dir).expect("reading the tap");
+    let errors = tap::errors(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    (output, windows)
+    Tapped {
+        output,
+        windows,
+        errors,
+    }
+}
+
+/// Run `f` with `MVGEN_MODEL` naming `model`, the plugin's model when a session has none.
+fn with_model<T>(model: &std::path::Path, f: impl FnOnce() -> T) -> T {
+    std::env::set_var("MVGEN_MODEL", model);
+    let result = f();
+    std::env::remove_var("MVGEN_MODEL");
+    result
 }
 
 /// Check tapped windows against the offline contract; returns the largest difference.
@@ -150,7 +166,9 @@ fn windows_equal_the_offline_contract_at_every_rate_and_block_size() {
         let input = stereo(rate_hz, 2.0, rate_hz as u64);
         for blocks in patterns {
             let what = format!("{rate_hz} Hz, blocks {blocks:?}");
-            let (output, windows) = run_tapped(
+            let Tapped {
+                output, windows, ..
+            } = run_tapped(
                 &mut host,
                 "clap-rates",
                 &Run::offline(rate_hz, blocks),
@@ -176,7 +194,7 @@ fn fps_parameter_sets_the_frame_rate() {
         id: "fps",
         value: 4.0,
     }];
-    let (_, windows) = run_tapped(
+    let Tapped { windows, .. } = run_tapped(
         &mut host,
         "clap-fps",
         &Run {
@@ -220,7 +238,9 @@ fn bad_input_never_reaches_a_window_and_audio_passes_untouched() {
     let mut host = Host::load(&clap_bundle()).unwrap();
     for (name, signal) in cases {
         let input = vec![signal.clone(), signal];
-        let (output, windows) = run_tapped(
+        let Tapped {
+            output, windows, ..
+        } = run_tapped(
             &mut host,
             "clap-bad",
             &Run::offline(rate_hz, &[0, 256, 0, 1024, 3]),
@@ -259,7 +279,9 @@ fn sample_rate_can_change_between_activations() {
     let mut host = Host::load(&clap_bundle()).unwrap();
     for rate_hz in [44_100u32, 96_000, 22_050, 192_000, 48_000] {
         let input = stereo(rate_hz, 1.5, 3);
-        let (output, windows) = run_tapped(
+        let Tapped {
+            output, windows, ..
+        } = run_tapped(
             &mut host,
             "clap-rate-change",
             &Run::offline(rate_hz, &[480]),
@@ -284,16 +306,18 @@ fn frames_equal_a_direct_onnx_runtime_run() {
     let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
     for model in ["tiny.onnx", "unet256_ngf8.onnx"] {
         let path = models().join(model);
-        std::env::set_var("MVGEN_MODEL", &path);
         let mut host = Host::load(&clap_bundle()).unwrap();
         let input = stereo(48_000, 1.5, 21);
-        let (output, windows) = run_tapped(
-            &mut host,
-            "clap-frames",
-            &Run::offline(48_000, &[512]),
-            &input,
-        );
-        std::env::remove_var("MVGEN_MODEL");
+        let Tapped {
+            output, windows, ..
+        } = with_model(&path, || {
+            run_tapped(
+                &mut host,
+                "clap-frames",
+                &Run::offline(48_000, &[512]),
+                &input,
+            )
+        });
         assert!(bit_exact(&output, &input), "{model}: audio changed");
         check_windows(&windows, &input, 48_000, Fps::F30, model);
         let mut direct = Generator::load(
@@ -344,22 +368,24 @@ fn bad_models_are_refused_and_the_audio_flows() {
     ];
     let input = stereo(44_100, 1.0, 5);
     for (model, expected) in cases {
-        std::env::set_var("MVGEN_MODEL", models().join(model));
-        let dir = scratch("clap-bad-model");
-        std::env::set_var("MVGEN_TAP_DIR", &dir);
-        let output = Host::load(&clap_bundle())
-            .unwrap()
-            .run(&Run::offline(44_100, &[256]), &input)
-            .expect("processing");
-        std::env::remove_var("MVGEN_TAP_DIR");
-        std::env::remove_var("MVGEN_MODEL");
+        let mut host = Host::load(&clap_bundle()).unwrap();
+        let Tapped {
+            output,
+            windows,
+            errors,
+        } = with_model(&models().join(model), || {
+            run_tapped(
+                &mut host,
+                "clap-bad-model",
+                &Run::offline(44_100, &[256]),
+                &input,
+            )
+        });
         assert!(bit_exact(&output, &input), "{model}: audio changed");
-        let errors = tap::errors(&dir);
         assert!(
             errors.iter().any(|e| e.contains(expected)),
             "{model}: errors {errors:?} should say {expected:?}"
         );
-        let windows = tap::read(&dir).unwrap();
         assert_eq!(windows.len(), 30, "{model}: the worker keeps going");
         assert!(
             windows.iter().all(|w| w.frame_image.is_none()),
@@ -376,7 +402,9 @@ fn realtime_never_waits_for_the_worker() {
     let mut host = Host::load(&clap_bundle()).unwrap();
     let input = stereo(48_000, 3.0, 11);
     // Our host runs far faster than real time, and the tap makes the worker slow.
-    let (output, windows) = run_tapped(
+    let Tapped {
+        output, windows, ..
+    } = run_tapped(
         &mut host,
         "clap-realtime",
         &Run {

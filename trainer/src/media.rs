@@ -84,11 +84,7 @@ pub fn probe(path: &Path) -> anyhow::Result<Probe> {
     if !out.status.success() {
         bail!(
             "not a media file ffmpeg can read: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
+            first_line(&out.stderr)
         );
     }
     let json: ProbeJson =
@@ -229,14 +225,17 @@ fn ffmpeg_stdout(what: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<Vec<u8
         .output()
         .context("running ffmpeg (install ffmpeg)")?;
     if !out.status.success() {
-        bail!(
-            "{what} could not be decoded: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-        );
+        bail!("{what} could not be decoded: {}", first_line(&out.stderr));
     }
     Ok(out.stdout)
+}
+
+/// The first line a tool wrote to stderr: what ffmpeg and ffprobe say went wrong.
+fn first_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
