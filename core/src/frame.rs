@@ -55,6 +55,26 @@ impl Frame {
         rgb
     }
 
+    /// The frame as an 8-bit RGB PNG ([`Self::to_rgb8`]), fast compression: the renderer
+    /// and the bounce export both write frames through this.
+    pub fn to_png(&self) -> Vec<u8> {
+        use image::ImageEncoder;
+        let mut bytes = Vec::new();
+        image::codecs::png::PngEncoder::new_with_quality(
+            &mut bytes,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Sub,
+        )
+        .write_image(
+            &self.to_rgb8(),
+            SIZE as u32,
+            SIZE as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .expect("encoding a 256x256 RGB PNG in memory cannot fail");
+        bytes
+    }
+
     pub fn all_finite(&self) -> bool {
         self.planes.iter().all(|v| v.is_finite())
     }

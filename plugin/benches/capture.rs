@@ -26,7 +26,7 @@ fn one_second(c: &mut Criterion) {
     let mut group = c.benchmark_group("capture_1s_48k_stereo");
     group.throughput(Throughput::Elements(RATE_HZ as u64));
     for block in [32usize, 512, 4096] {
-        let (audio, mut worker) = handoff();
+        let (audio, mut worker) = handoff(false);
         let mut capture =
             Capture::new(RATE_HZ, Pacing::Realtime, audio, Arc::new(Status::new())).unwrap();
         let mut l = vec![0.0; block];
@@ -39,7 +39,7 @@ fn one_second(c: &mut Criterion) {
                     l[..n].copy_from_slice(&left[start..start + n]);
                     r[..n].copy_from_slice(&right[start..start + n]);
                     let channels: [&mut [f32]; 2] = [&mut l[..n], &mut r[..n]];
-                    capture.process(&channels, 1.0, Fps::F30, Some(timeline));
+                    capture.process(&channels, 1.0, Fps::F30, Some(timeline), false);
                     timeline += n as i64;
                     // Stand in for the worker: return every window at once.
                     while let Ok(packet) = worker.from_audio.pop() {

@@ -39,12 +39,14 @@ pub enum Pacing {
 struct Pending {
     frame: i64,
     timeline_sample: i64,
+    next_timeline_sample: i64,
     end: WindowEnd,
 }
 
 const NO_PENDING: Pending = Pending {
     frame: 0,
     timeline_sample: 0,
+    next_timeline_sample: 0,
     end: WindowEnd::from_first_column(0),
 };
 
@@ -63,6 +65,8 @@ pub struct Capture {
     /// The timeline while the transport is stopped: a free-running sample count.
     free_running: i64,
     non_finite_reported: u64,
+    /// Whether this stream exports its audio (decided at its first block).
+    exporting: Option<bool>,
 }
 
 impl Capture {
@@ -85,6 +89,7 @@ impl Capture {
             stream_position: 0,
             free_running: 0,
             non_finite_reported: 0,
+            exporting: None,
         })
     }
 
@@ -95,11 +100,20 @@ impl Capture {
         self.stream_position = 0;
         self.free_running = 0;
         self.non_finite_reported = 0;
+        self.exporting = None;
     }
 
     /// Analyse one block. `timeline` is the host's position of the block's first sample
-    /// while it plays, or `None` while it is stopped.
-    pub fn process(&mut self, channels: &[&mut [f32]], gain: f32, fps: Fps, timeline: Option<i64>) {
+    /// while it plays, or `None` while it is stopped. `export`: whether an offline stream
+    /// that starts with this block is exported.
+    pub fn process(
+        &mut self,
+        channels: &[&mut [f32]],
+        gain: f32,
+        fps: Fps,
+        timeline: Option<i64>,
+        export: bool,
+    ) {
         let num_samples = channels.first().map_or(0, |c| c.len());
         if num_samples == 0 {
             return;
@@ -107,7 +121,9 @@ impl Capture {
         if self.clock.fps() != fps.per_second() {
             self.clock = FrameClock::new(fps, self.clock.rate_hz());
         }
-        self.schedule_frames(timeline.unwrap_or(self.free_running), num_samples as i64);
+        let timeline_start = timeline.unwrap_or(self.free_running);
+        self.export_audio(channels, timeline_start, export);
+        self.schedule_frames(timeline_start, num_samples as i64);
 
         let scale = gain / channels.len() as f32;
         for i in 0..num_samples {
@@ -127,6 +143,49 @@ impl Capture {
         self.send_ready_frames();
     }
 
+    /// Offline with export on: pass the block's audio to the worker, interleaved, waiting
+    /// for room (a bounce may wait; only up to [`OFFLINE_WAIT_LIMIT`]).
+    fn export_audio(&mut self, channels: &[&mut [f32]], timeline_start: i64, export: bool) {
+        let Some(ring) = &mut self.handoff.audio else {
+            return;
+        };
+        if self.exporting.is_none() {
+            if export {
+                self.status
+                    .bounce_start
+                    .store(timeline_start, std::sync::atomic::Ordering::SeqCst);
+            }
+            self.exporting = Some(export);
+        }
+        if self.exporting != Some(true) {
+            return;
+        }
+        let num_samples = channels[0].len();
+        let mut written = 0;
+        let started = Instant::now();
+        while written < num_samples {
+            let room = ring.slots() / channels.len();
+            if room == 0 {
+                if started.elapsed() > OFFLINE_WAIT_LIMIT {
+                    Status::add(
+                        &self.status.export_samples_dropped,
+                        (num_samples - written) as u64,
+                    );
+                    return;
+                }
+                std::thread::sleep(OFFLINE_POLL);
+                continue;
+            }
+            let n = room.min(num_samples - written);
+            let Ok(chunk) = ring.write_chunk_uninit(n * channels.len()) else {
+                continue;
+            };
+            let samples = (written..written + n).flat_map(|i| channels.iter().map(move |c| c[i]));
+            chunk.fill_from_iter(samples);
+            written += n;
+        }
+    }
+
     /// Queue every frame that falls in `[timeline_start, timeline_start + len)`.
     fn schedule_frames(&mut self, timeline_start: i64, len: i64) {
         let mut k = self.clock.first_frame_at_or_after(timeline_start);
@@ -144,6 +203,7 @@ impl Capture {
                 self.pending[slot] = Pending {
                     frame: k,
                     timeline_sample,
+                    next_timeline_sample: self.clock.frame_position(k + 1),
                     end,
                 };
                 self.pending_len += 1;
@@ -158,6 +218,7 @@ impl Capture {
             let Pending {
                 frame,
                 timeline_sample,
+                next_timeline_sample,
                 end,
             } = self.pending[self.pending_head];
             let Some(mut window) = self.free_window() else {
@@ -179,6 +240,7 @@ impl Capture {
                     let sent = self.handoff.send(FramePacket {
                         frame,
                         timeline_sample,
+                        next_timeline_sample,
                         window_end: end,
                         window,
                     });

@@ -19,6 +19,8 @@ pub struct FramePacket {
     pub frame: i64,
     /// The timeline sample at which the frame falls.
     pub timeline_sample: i64,
+    /// Where the next frame falls: this frame is shown until then.
+    pub next_timeline_sample: i64,
     /// The window's end in the analysed 44.1 kHz stream.
     pub window_end: WindowEnd,
     pub window: Box<SpectrogramWindow>,
@@ -26,6 +28,8 @@ pub struct FramePacket {
 
 /// Audio thread half. **Audio thread only.**
 pub struct AudioSide {
+    /// The audio itself, interleaved, for a bounce export; `None` unless exporting.
+    pub audio: Option<Producer<f32>>,
     to_worker: Producer<FramePacket>,
     returned: Consumer<Box<SpectrogramWindow>>,
     spare: Option<Box<SpectrogramWindow>>,
@@ -33,12 +37,24 @@ pub struct AudioSide {
 
 /// Worker half.
 pub struct WorkerSide {
+    pub audio: Option<Consumer<f32>>,
     pub from_audio: Consumer<FramePacket>,
     pub to_audio: Producer<Box<SpectrogramWindow>>,
 }
 
-/// A connected pair of halves with `POOL_WINDOWS` preallocated windows.
-pub fn handoff() -> (AudioSide, WorkerSide) {
+/// Audio samples the export ring holds: 2^20 floats (4 MiB), several seconds of stereo
+/// even at 192 kHz, against the pool's few frames of lead.
+pub const EXPORT_AUDIO_SAMPLES: usize = 1 << 20;
+
+/// A connected pair of halves with `POOL_WINDOWS` preallocated windows, and an audio ring
+/// when `export_audio`.
+pub fn handoff(export_audio: bool) -> (AudioSide, WorkerSide) {
+    let (audio_in, audio_out) = if export_audio {
+        let (p, c) = RingBuffer::new(EXPORT_AUDIO_SAMPLES);
+        (Some(p), Some(c))
+    } else {
+        (None, None)
+    };
     let (to_worker, from_audio) = RingBuffer::new(POOL_WINDOWS);
     let (mut to_audio, returned) = RingBuffer::new(POOL_WINDOWS);
     for _ in 0..POOL_WINDOWS {
@@ -47,11 +63,13 @@ pub fn handoff() -> (AudioSide, WorkerSide) {
     }
     (
         AudioSide {
+            audio: audio_in,
             to_worker,
             returned,
             spare: None,
         },
         WorkerSide {
+            audio: audio_out,
             from_audio,
             to_audio,
         },
@@ -90,6 +108,7 @@ mod tests {
         FramePacket {
             frame,
             timeline_sample: 0,
+            next_timeline_sample: 0,
             window_end: WindowEnd::from_first_column(frame),
             window,
         }
@@ -97,7 +116,7 @@ mod tests {
 
     #[test]
     fn pool_runs_dry_then_refills() {
-        let (mut audio, mut worker) = handoff();
+        let (mut audio, mut worker) = handoff(false);
         for frame in 0..POOL_WINDOWS as i64 {
             let w = audio.take_window().expect("pool has a window");
             assert!(audio.send(packet(frame, w)));

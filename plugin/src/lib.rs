@@ -7,6 +7,7 @@
 //! - the main thread activates and deactivates, which is where everything is allocated.
 
 pub mod capture;
+pub mod export;
 pub mod handoff;
 pub mod params;
 pub mod status;
@@ -79,6 +80,22 @@ impl MvGen {
         }
     }
 
+    /// Where and how this activation's bounce is exported.
+    fn export_setup(&self, layout: &AudioIOLayout, rate_hz: u32) -> export::ExportSetup {
+        let saved = self
+            .params
+            .export_dir
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        export::ExportSetup {
+            root: saved.map_or_else(export::default_export_dir, PathBuf::from),
+            rate_hz,
+            channels: layout.main_output_channels.map_or(1, |c| c.get() as u16),
+            params: self.params.clone(),
+        }
+    }
+
     /// The model the session names, or `$MVGEN_MODEL`.
     fn model_path(&self) -> Option<PathBuf> {
         let saved = self
@@ -123,19 +140,21 @@ impl Plugin for MvGen {
 
     fn activate(
         &mut self,
-        _layout: &AudioIOLayout,
+        layout: &AudioIOLayout,
         config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.shut_down();
         let rate_hz = config.sample_rate.round() as u32;
-        let (audio_side, worker_side) = handoff::handoff();
-        let (input, output) = triple_buffer::triple_buffer(&Published::default());
         let pacing = if config.process_mode == ProcessMode::Offline {
             Pacing::Offline
         } else {
             Pacing::Realtime
         };
+        // Whether this bounce exports is the `export` parameter at its first block.
+        let export = (pacing == Pacing::Offline).then(|| self.export_setup(layout, rate_hz));
+        let (audio_side, worker_side) = handoff::handoff(export.is_some());
+        let (input, output) = triple_buffer::triple_buffer(&Published::default());
         match Capture::new(rate_hz, pacing, audio_side, self.status.clone()) {
             Ok(capture) => self.capture = Some(capture),
             Err(e) => {
@@ -164,6 +183,7 @@ impl Plugin for MvGen {
                 pacing,
                 runtime,
                 generator,
+                export,
             },
         ) {
             Ok(worker) => {
@@ -206,6 +226,7 @@ impl Plugin for MvGen {
                 gain,
                 self.params.fps.value().into(),
                 timeline,
+                self.params.export.value(),
             );
         }
         ProcessStatus::Normal

@@ -73,9 +73,20 @@ pub struct MvGenParams {
     /// user loads one), so a change applies from the next load.
     #[id = "execution"]
     pub execution: EnumParam<ExecutionParam>,
+    /// Temporal smoothing of the shown and exported frames: each frame moves this far
+    /// less than all the way to the newly generated one (0: none).
+    #[id = "smoothing"]
+    pub smoothing: FloatParam,
+    /// Write the frames of every offline bounce (see `export.rs`).
+    #[id = "export"]
+    pub export: BoolParam,
     /// The generator's path, saved with the session. Never touched by the audio thread.
     #[persist = "model"]
     pub model_path: std::sync::RwLock<Option<String>>,
+    /// Where bounces are exported, saved with the session; unset means the default
+    /// (`export::default_export_dir`).
+    #[persist = "export_dir"]
+    pub export_dir: std::sync::RwLock<Option<String>>,
 }
 
 impl Default for MvGenParams {
@@ -93,7 +104,18 @@ impl Default for MvGenParams {
             .with_unit(" dB")
             .with_step_size(0.1),
             execution: EnumParam::new("Execution", ExecutionParam::Auto),
+            smoothing: FloatParam::new(
+                "Smoothing",
+                0.0,
+                FloatRange::Linear {
+                    min: 0.0,
+                    max: 0.99,
+                },
+            )
+            .with_step_size(0.01),
+            export: BoolParam::new("Export on bounce", true),
             model_path: std::sync::RwLock::new(None),
+            export_dir: std::sync::RwLock::new(None),
         }
     }
 }

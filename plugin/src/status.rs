@@ -31,6 +31,11 @@ pub struct Status {
     pub frames_failed: AtomicU64,
     /// The last frame index the worker finished, or -1.
     pub last_frame: AtomicI64,
+    /// The timeline sample where the current bounce's audio starts (set by the audio
+    /// thread before it sends the first export audio).
+    pub bounce_start: AtomicI64,
+    /// Export audio samples dropped because the worker stalled past the offline wait.
+    pub export_samples_dropped: AtomicU64,
     /// Never locked by the audio thread.
     report: Mutex<WorkerReport>,
 }
@@ -44,6 +49,8 @@ pub struct WorkerReport {
     /// The last error, in plain words.
     pub error: Option<String>,
     pub inference_ms: f32,
+    /// The folder of the last finished bounce export.
+    pub last_bounce: Option<PathBuf>,
 }
 
 impl Status {

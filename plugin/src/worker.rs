@@ -16,6 +16,7 @@
 //! users never need it.
 
 use crate::capture::Pacing;
+use crate::export::{Bounce, ExportSetup};
 use crate::handoff::{FramePacket, WorkerSide};
 use crate::status::Status;
 use mvgen_core::spectrogram::SIZE;
@@ -70,6 +71,7 @@ impl Worker {
             pacing,
             runtime,
             generator,
+            export,
         } = setup;
         let pending_loads = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::Builder::new()
@@ -83,7 +85,11 @@ impl Worker {
                     },
                 );
                 let stop = stop.clone();
-                move || run(side, status, publish, models, stop, pacing, generator)
+                move || {
+                    run(
+                        side, status, publish, models, stop, pacing, generator, export,
+                    )
+                }
             })?;
         Ok(Self {
             stop,
@@ -140,6 +146,8 @@ pub struct WorkerSetup {
     pub pacing: Pacing,
     pub runtime: RuntimeConfig,
     pub generator: Option<Generator>,
+    /// Offline with export on: where and how to write the bounce.
+    pub export: Option<ExportSetup>,
 }
 
 /// Generators arriving from loader threads.
@@ -151,6 +159,7 @@ struct Models {
 /// The longest an offline render waits for a model that is loading.
 const OFFLINE_LOAD_WAIT: Duration = Duration::from_secs(120);
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     mut side: WorkerSide,
     status: Arc<Status>,
@@ -159,7 +168,10 @@ fn run(
     stop: Arc<AtomicBool>,
     pacing: Pacing,
     mut generator: Option<Generator>,
+    mut export: Option<ExportSetup>,
 ) -> Option<Generator> {
+    // Starts with the bounce's first audio; never, if the bounce does not export.
+    let mut bounce: Option<Bounce> = None;
     let mut tap = Tap::from_env();
     if let Some(g) = &generator {
         // Kept from an earlier activation: the report starts out naming it.
@@ -204,13 +216,24 @@ fn run(
                 }
             }
         }
+        drain_audio(&mut side, &mut bounce, &mut export, &status);
         let Ok(mut packet) = side.from_audio.pop() else {
             if stop.load(Ordering::Relaxed) && side.from_audio.is_empty() {
+                drain_audio(&mut side, &mut bounce, &mut export, &status);
+                if let Some(b) = &mut bounce {
+                    if let Some(dir) = b.finish() {
+                        nice_plug::nice_log!("bounce exported to {}", dir.display());
+                        status.report(|r| r.last_bounce = Some(dir));
+                    }
+                    report_export_errors(b, &mut tap);
+                }
                 return generator;
             }
             std::thread::sleep(IDLE_SLEEP);
             continue;
         };
+        // The packet's audio went into the ring before it: pass it on first.
+        drain_audio(&mut side, &mut bounce, &mut export, &status);
         // Latest wins: in real time only the newest waiting window is worth a frame.
         // Offline every window is a frame of the bounce.
         if pacing == Pacing::Realtime {
@@ -221,7 +244,17 @@ fn run(
                 Status::add(&status.windows_skipped, 1);
             }
         }
-        make_frame(&packet, generator.as_mut(), &status, &mut publish, &mut tap);
+        make_frame(
+            &packet,
+            generator.as_mut(),
+            &status,
+            &mut publish,
+            &mut tap,
+            bounce.as_mut(),
+        );
+        if let Some(b) = &mut bounce {
+            report_export_errors(b, &mut tap);
+        }
         status.last_frame.store(packet.frame, Ordering::Relaxed);
         Status::add(&status.windows_processed, 1);
         // The queue holds the whole pool, so the window always fits.
@@ -235,11 +268,15 @@ fn make_frame(
     status: &Status,
     publish: &mut triple_buffer::Input<Published>,
     tap: &mut Option<Tap>,
+    bounce: Option<&mut Bounce>,
 ) {
     let out = publish.input_buffer_mut();
     out.frame = packet.frame;
     out.band_levels = band_levels(packet);
     let mut generated = false;
+    let generator_info = generator
+        .as_ref()
+        .map(|g| (g.info().clone(), g.provider().to_string()));
     if let Some(generator) = generator {
         let image = out.image.get_or_insert_with(Frame::default);
         let started = Instant::now();
@@ -259,6 +296,12 @@ fn make_frame(
     if !generated {
         out.image = None;
     }
+    if let Some(b) = bounce {
+        if let (Some(g), true) = (generator_info, generated) {
+            b.set_model(&g.0, g.1);
+        }
+        b.frame(packet, out.image.as_ref());
+    }
     if let Some(t) = tap {
         if let Err(e) = t.write(packet, out) {
             nice_plug::nice_log!("window tap disabled: {e}");
@@ -266,6 +309,35 @@ fn make_frame(
         }
     }
     publish.publish();
+}
+
+/// Pass the audio the audio thread sent for a bounce to the export, starting the export
+/// with the first of it.
+fn drain_audio(
+    side: &mut WorkerSide,
+    bounce: &mut Option<Bounce>,
+    export: &mut Option<ExportSetup>,
+    status: &Arc<Status>,
+) {
+    let Some(ring) = &mut side.audio else {
+        return;
+    };
+    let Ok(chunk) = ring.read_chunk(ring.slots()) else {
+        return;
+    };
+    if chunk.is_empty() {
+        return;
+    }
+    if bounce.is_none() {
+        *bounce = export.take().map(|e| Bounce::new(e, status.clone()));
+    }
+    if let Some(b) = bounce {
+        let start = status.bounce_start.load(Ordering::SeqCst);
+        let (first, second) = chunk.as_slices();
+        b.audio(start, first);
+        b.audio(start, second);
+    }
+    chunk.commit_all();
 }
 
 fn band_levels(packet: &FramePacket) -> [f32; NUM_BANDS] {
@@ -279,6 +351,12 @@ fn band_levels(packet: &FramePacket) -> [f32; NUM_BANDS] {
         *level = rows.iter().sum::<f32>() / rows.len() as f32;
     }
     levels
+}
+
+fn report_export_errors(bounce: &mut Bounce, tap: &mut Option<Tap>) {
+    for e in bounce.take_errors() {
+        tap_error(tap, &e);
+    }
 }
 
 fn tap_error(tap: &mut Option<Tap>, message: &str) {

@@ -36,7 +36,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
     };
     let first = Generator::load(&dir.join("tiny.onnx"), &cpu).unwrap();
     let status = Arc::new(Status::new());
-    let (mut audio, worker_side) = handoff();
+    let (mut audio, worker_side) = handoff(false);
     let (input, mut output) = triple_buffer::triple_buffer(&Published::default());
     let worker = Worker::spawn(
         worker_side,
@@ -46,6 +46,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
             pacing: Pacing::Offline,
             runtime: cpu.clone(),
             generator: Some(first),
+            export: None,
         },
     )
     .unwrap();
@@ -65,6 +66,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
         assert!(audio.send(FramePacket {
             frame,
             timeline_sample: frame,
+            next_timeline_sample: frame + 1,
             window_end: WindowEnd::from_first_column(frame),
             window
         }));

@@ -21,6 +21,14 @@ def _need(path: pathlib.Path, how: str) -> pathlib.Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def export_folder(tmp_path_factory):
+    """Offline renders export frames (on by default): keep them out of the home folder."""
+    folder = tmp_path_factory.mktemp("bounces")
+    os.environ["MVGEN_EXPORT_DIR"] = os.environ["MVGEN_TEST_EXPORTS"] = str(folder)
+    yield folder
+
+
 @pytest.fixture(scope="session")
 def vst3_path() -> str:
     return str(_need(TARGET / "bundled" / "MVGen.vst3", "run `cargo xtask bundle mvgen-plugin`"))

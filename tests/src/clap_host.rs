@@ -52,6 +52,8 @@ pub struct Run<'a> {
     pub offline: bool,
     /// Parameter changes sent with the first block.
     pub params: &'a [ParamChange],
+    /// The timeline sample of the first input sample (a bounce that starts mid-song).
+    pub start_sample: u64,
 }
 
 impl<'a> Run<'a> {
@@ -63,6 +65,7 @@ impl<'a> Run<'a> {
             playing: true,
             offline: true,
             params: &[],
+            start_sample: 0,
         }
     }
 }
@@ -82,6 +85,14 @@ pub struct Host {
 
 impl Host {
     pub fn load(bundle: &Path) -> anyhow::Result<Self> {
+        // Offline runs export their frames (the plugin's default): into the target dir,
+        // not the home folder, unless a test names a folder.
+        static EXPORTS: std::sync::Once = std::sync::Once::new();
+        EXPORTS.call_once(|| {
+            if std::env::var_os("MVGEN_EXPORT_DIR").is_none() {
+                std::env::set_var("MVGEN_EXPORT_DIR", crate::scratch("bounces"));
+            }
+        });
         // SAFETY: loading a CLAP library runs its entry's init; the bundle is our own.
         let entry = unsafe { PluginEntry::load(bundle) }
             .map_err(|e| anyhow!("loading {}: {e:?}", bundle.display()))?;
@@ -105,6 +116,7 @@ impl Host {
             playing,
             offline,
             params,
+            start_sample,
         } = *run;
         let mode = if offline {
             RenderMode::Offline
@@ -156,7 +168,8 @@ impl Host {
             for (buf, ch) in in_bufs.iter_mut().zip(input) {
                 buf[..n].copy_from_slice(&ch[pos..pos + n]);
             }
-            let transport = transport_at(pos as f64 / rate_hz as f64, playing);
+            let transport =
+                transport_at((start_sample + pos as u64) as f64 / rate_hz as f64, playing);
             let in_events = if first {
                 InputEvents::from_buffer(&param_events)
             } else {

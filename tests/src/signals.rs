@@ -43,3 +43,22 @@ pub fn music(seed: u64, rate_hz: u32, len: usize) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Seeded stereo music: the right channel is another seed at half level.
+pub fn stereo(rate_hz: u32, seconds: f64, seed: u64) -> Vec<Vec<f32>> {
+    let len = (rate_hz as f64 * seconds) as usize;
+    let left = music(seed, rate_hz, len);
+    let right: Vec<f32> = music(seed + 1, rate_hz, len)
+        .iter()
+        .map(|s| 0.5 * s)
+        .collect();
+    vec![left, right]
+}
+
+/// Same channels, same samples, bit for bit.
+pub fn bit_exact(a: &[Vec<f32>], b: &[Vec<f32>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        })
+}

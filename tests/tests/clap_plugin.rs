@@ -17,29 +17,13 @@ use mvgen_core::Frame;
 use mvgen_core::{Fps, FrameClock, WindowEnd};
 use mvgen_runtime::{Execution, Generator, RuntimeConfig};
 use mvgen_tests::clap_host::{Host, ParamChange, Run};
+use mvgen_tests::signals::{bit_exact, stereo};
 use mvgen_tests::{clap_bundle, models, scratch, signals, tap};
 use std::sync::Mutex;
 
 /// Serialises the tests that set `MVGEN_TAP_DIR`.
 static TAP_ENV: Mutex<()> = Mutex::new(());
 const TOLERANCE: f32 = 1e-5;
-
-fn stereo(rate_hz: u32, seconds: f64, seed: u64) -> Vec<Vec<f32>> {
-    let len = (rate_hz as f64 * seconds) as usize;
-    let left = signals::music(seed, rate_hz, len);
-    let right: Vec<f32> = signals::music(seed + 1, rate_hz, len)
-        .iter()
-        .map(|s| 0.5 * s)
-        .collect();
-    vec![left, right]
-}
-
-fn bit_exact(a: &[Vec<f32>], b: &[Vec<f32>]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
-        })
-}
 
 /// What a run with the tap on gives back.
 struct Tapped {

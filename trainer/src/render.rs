@@ -12,10 +12,8 @@ use crate::audio;
 use crate::cli::RenderArgs;
 use crate::dataset::write_atomic;
 use anyhow::{bail, Context};
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::frame::smooth_into;
-use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Analyser, Fps, Frame, FrameClock, SpectrogramWindow, WindowError};
 use mvgen_runtime::{Generator, RuntimeConfig};
 use std::process::Command;
@@ -79,13 +77,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         } else {
             smooth_into(&mut shown, &generated, args.smoothing);
         }
-        let png = image::RgbImage::from_raw(SIZE as u32, SIZE as u32, shown.to_rgb8())
-            .context("frame size")?;
-        let mut bytes = Vec::new();
         // Fast compression: these PNGs are an intermediate for the muxer.
-        let encoder =
-            PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Sub);
-        png.write_with_encoder(encoder)?;
+        let bytes = shown.to_png();
         write_atomic(&frames_dir.join(format!("{k:06}.png")), &bytes)?;
         bar.inc(1);
     }
