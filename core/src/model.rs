@@ -131,8 +131,9 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
     }
     let bytes =
         std::fs::read(path).map_err(|e| ModelError::Unreadable(path.to_owned(), e.to_string()))?;
-    let model =
-        onnx::ModelProto::decode(&bytes[..]).map_err(|_| ModelError::NotOnnx(path.to_owned()))?;
+    // Decoding from `Bytes` slices the weights out of this one buffer instead of copying.
+    let model = onnx::ModelProto::decode(prost::bytes::Bytes::from(bytes))
+        .map_err(|_| ModelError::NotOnnx(path.to_owned()))?;
     let Some(graph) = model
         .graph
         .as_ref()
@@ -191,7 +192,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
 fn check_io(
     which: &'static str,
     values: &[onnx::ValueInfoProto],
-    initializers: &[onnx::TensorInfoProto],
+    initializers: &[onnx::TensorProto],
     expected: [i64; 4],
 ) -> Result<(), ModelError> {
     let real: Vec<&onnx::ValueInfoProto> = values
@@ -251,7 +252,7 @@ fn check_io(
 /// External weight files must be relative paths that stay in the model's folder.
 fn check_external_data(
     model_path: &Path,
-    initializers: &[onnx::TensorInfoProto],
+    initializers: &[onnx::TensorProto],
 ) -> Result<(), ModelError> {
     let folder = model_path.parent().unwrap_or(Path::new("."));
     for tensor in initializers

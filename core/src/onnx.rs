@@ -1,9 +1,9 @@
 //! The parts of the ONNX protobuf schema (`onnx.proto`, IR version 8+) that mvgen reads
 //! and writes, declared with prost derives so that no `protoc` is needed.
 //!
-//! Field numbers are the schema's. Fields we never read are left out: prost skips them
-//! when decoding, so a large model's weights (`raw_data`) are not copied when we only
-//! inspect its structure.
+//! Field numbers are the schema's. Fields we neither read nor write are left out (prost
+//! skips them when decoding). Weights (`raw_data`) are `Bytes`: decoding from a `Bytes`
+//! buffer slices it instead of copying, so inspecting a large model costs one read.
 
 use prost::Message;
 
@@ -44,7 +44,7 @@ pub struct GraphProto {
     #[prost(string, tag = "2")]
     pub name: String,
     #[prost(message, repeated, tag = "5")]
-    pub initializer: Vec<TensorInfoProto>,
+    pub initializer: Vec<TensorProto>,
     #[prost(message, repeated, tag = "11")]
     pub input: Vec<ValueInfoProto>,
     #[prost(message, repeated, tag = "12")]
@@ -61,20 +61,40 @@ pub struct NodeProto {
     pub name: String,
     #[prost(string, tag = "4")]
     pub op_type: String,
+    #[prost(message, repeated, tag = "5")]
+    pub attribute: Vec<AttributeProto>,
     #[prost(string, tag = "7")]
     pub domain: String,
 }
 
-/// A `TensorProto` read for its structure only: `raw_data` and the typed data fields are
-/// not declared, so decoding never copies weights.
 #[derive(Clone, PartialEq, Message)]
-pub struct TensorInfoProto {
+pub struct AttributeProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(float, tag = "2")]
+    pub f: f32,
+    #[prost(int64, tag = "3")]
+    pub i: i64,
+    #[prost(int64, repeated, tag = "8")]
+    pub ints: Vec<i64>,
+    /// `AttributeProto.AttributeType`: [`ATTR_FLOAT`], [`ATTR_INT`], [`ATTR_INTS`].
+    #[prost(int32, tag = "20")]
+    pub r#type: i32,
+}
+
+/// A tensor: an initializer's shape, type and (unless external) its bytes, little-endian.
+/// The typed `*_data` fields are not declared: we write `raw_data`, and a model that
+/// stores weights in them still inspects correctly (we never read weights).
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorProto {
     #[prost(int64, repeated, tag = "1")]
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
     #[prost(string, tag = "8")]
     pub name: String,
+    #[prost(bytes = "bytes", tag = "9")]
+    pub raw_data: prost::bytes::Bytes,
     #[prost(message, repeated, tag = "13")]
     pub external_data: Vec<StringStringEntryProto>,
     /// 0: data in the file; 1: `external_data` says where.
@@ -120,5 +140,9 @@ pub struct Dimension {
 
 /// `TensorProto.DataType.FLOAT`.
 pub const FLOAT: i32 = 1;
+/// `AttributeProto.AttributeType` values.
+pub const ATTR_FLOAT: i32 = 1;
+pub const ATTR_INT: i32 = 2;
+pub const ATTR_INTS: i32 = 7;
 /// `TensorProto.DataLocation.EXTERNAL`.
 pub const EXTERNAL: i32 = 1;

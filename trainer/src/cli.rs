@@ -23,6 +23,95 @@ pub enum Command {
     /// Build, make or look at Pix2Pix datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Train Pix2Pix on a dataset into a run folder (re-run the same folder to resume).
+    Train(TrainArgs),
+    /// Score a run's snapshots on held-out pairs against the mean-frame baseline.
+    Eval(EvalArgs),
+    /// Write a run's generator as an ONNX model for the plugin and `mvgen render`.
+    Export(ExportArgs),
+    /// Time training steps, per phase (for BENCHMARKS.md).
+    BenchTrain(BenchTrainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// An aligned dataset (train/, val/), e.g. from `mvgen dataset build`.
+    pub dataset: PathBuf,
+    /// The run folder. If it holds a checkpoint, training resumes from it.
+    #[arg(short, long)]
+    pub run: PathBuf,
+    /// Generator width: 64 is the paper's; 16 runs ~6x faster and is the embedded model's.
+    #[arg(long, default_value_t = 64)]
+    pub ngf: usize,
+    /// Discriminator width.
+    #[arg(long, default_value_t = 64)]
+    pub ndf: usize,
+    /// Epochs at the initial learning rate.
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Epochs of linear decay to zero after them.
+    #[arg(long, default_value_t = 100)]
+    pub decay_epochs: usize,
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Weight of the L1 term.
+    #[arg(long, default_value_t = 100.0)]
+    pub lambda_l1: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, or gpu (a build with `--features gpu`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Epochs whose generator is kept for `mvgen eval` (the last always is).
+    #[arg(long, value_delimiter = ',', default_value = "95,180,200")]
+    pub snapshots: Vec<usize>,
+    /// Train on only the first N pairs.
+    #[arg(long)]
+    pub max_pairs: Option<usize>,
+    /// Held-out pairs in each epoch's sample grid.
+    #[arg(long, default_value_t = 4)]
+    pub sample_pairs: usize,
+    /// Stop after this many epochs in this process (resume later with the same command).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    pub run: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    pub run: PathBuf,
+    /// A snapshot epoch; default: the latest checkpoint.
+    #[arg(long)]
+    pub epoch: Option<usize>,
+    #[arg(short, long, default_value = "model.onnx")]
+    pub output: PathBuf,
+    /// The model's name (default: the run folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchTrainArgs {
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub ngf: Vec<usize>,
+    #[arg(long, default_value_t = 64)]
+    pub ndf: usize,
+    /// Timed steps after 2 warm-up steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]

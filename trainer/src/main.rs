@@ -1,13 +1,19 @@
 //! `mvgen`: the command line for everything that is not the plugin. Run `mvgen --help`.
 
 mod audio;
+mod checkpoint;
 mod cli;
 mod dataset;
+mod eval;
+mod export;
 mod media;
+mod net;
 mod pairs;
+mod plot;
 mod render;
 mod spectrogram;
 mod synth;
+mod train;
 
 use clap::Parser;
 
@@ -49,6 +55,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        cli::Command::Train(a) => train::command(&a),
+        cli::Command::Eval(a) => eval::command(&a),
+        cli::Command::Export(a) => export::command(&a),
+        cli::Command::BenchTrain(a) => train::bench(&a),
         cli::Command::Dataset(cli::DatasetCommand::Show(a)) => {
             dataset::contact_sheet(&a.dataset, &a.output, a.pairs)
         }

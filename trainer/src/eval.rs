@@ -1,0 +1,254 @@
+//! `mvgen eval`: how close each snapshot's frames come to the held-out real frames, beside
+//! the baseline a generator must beat to be reacting to music at all: the mean training
+//! frame, the best single picture that ignores the audio (under L1, nearly).
+//!
+//! Metrics on 8-bit RGB, as a viewer sees them:
+//! - L1: mean absolute difference, in [0, 1] (255 = 1);
+//! - SSIM: Wang et al. (2004), 11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03, over
+//!   the windows that fit inside the image, averaged over R, G and B.
+
+use crate::net::Generator;
+use crate::train::{self, Example, TrainConfig};
+use anyhow::{ensure, Context};
+use burn::tensor::Device;
+use mvgen_core::spectrogram::SIZE;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Score {
+    pub l1: f64,
+    pub ssim: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SnapshotScore {
+    pub epoch: usize,
+    #[serde(flatten)]
+    pub score: Score,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub val_pairs: usize,
+    pub baseline_mean_frame: Score,
+    pub snapshots: Vec<SnapshotScore>,
+}
+
+pub fn l1(a: &[u8], b: &[u8]) -> f64 {
+    let sum: u64 = a.iter().zip(b).map(|(&x, &y)| x.abs_diff(y) as u64).sum();
+    sum as f64 / (a.len() as f64 * 255.0)
+}
+
+const SSIM_RADIUS: usize = 5;
+const SSIM_SIGMA: f64 = 1.5;
+
+fn gaussian() -> [f64; 2 * SSIM_RADIUS + 1] {
+    let mut k = [0.0; 2 * SSIM_RADIUS + 1];
+    for (i, v) in k.iter_mut().enumerate() {
+        let d = i as f64 - SSIM_RADIUS as f64;
+        *v = (-d * d / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp();
+    }
+    let sum: f64 = k.iter().sum();
+    k.map(|v| v / sum)
+}
+
+/// Separable "valid" Gaussian filter of a `SIZE`x`SIZE` plane.
+fn blur(plane: &[f64]) -> Vec<f64> {
+    let k = gaussian();
+    let out = SIZE - 2 * SSIM_RADIUS;
+    let mut rows = vec![0.0; SIZE * out];
+    for y in 0..SIZE {
+        for x in 0..out {
+            rows[y * out + x] = (0..k.len()).map(|i| k[i] * plane[y * SIZE + x + i]).sum();
+        }
+    }
+    let mut both = vec![0.0; out * out];
+    for y in 0..out {
+        for x in 0..out {
+            both[y * out + x] = (0..k.len()).map(|i| k[i] * rows[(y + i) * out + x]).sum();
+        }
+    }
+    both
+}
+
+/// Mean SSIM of two interleaved RGB 256x256 images.
+pub fn ssim(a: &[u8], b: &[u8]) -> f64 {
+    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+    let n = SIZE * SIZE;
+    let mut total = 0.0;
+    for c in 0..3 {
+        let x: Vec<f64> = (0..n).map(|i| a[3 * i + c] as f64).collect();
+        let y: Vec<f64> = (0..n).map(|i| b[3 * i + c] as f64).collect();
+        let prod = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(u, v)| u * v).collect::<Vec<_>>();
+        let (mx, my) = (blur(&x), blur(&y));
+        let (sxx, syy, sxy) = (
+            blur(&prod(&x, &x)),
+            blur(&prod(&y, &y)),
+            blur(&prod(&x, &y)),
+        );
+        let map_mean = (0..mx.len())
+            .map(|i| {
+                let (vx, vy) = (sxx[i] - mx[i] * mx[i], syy[i] - my[i] * my[i]);
+                let cov = sxy[i] - mx[i] * my[i];
+                ((2.0 * mx[i] * my[i] + c1) * (2.0 * cov + c2))
+                    / ((mx[i] * mx[i] + my[i] * my[i] + c1) * (vx + vy + c2))
+            })
+            .sum::<f64>()
+            / mx.len() as f64;
+        total += map_mean;
+    }
+    total / 3.0
+}
+
+/// Mean L1 and SSIM of `frames` against the real frames of `val`.
+pub fn score(frames: &[Vec<u8>], val: &[Example]) -> Score {
+    use rayon::prelude::*;
+    let per: Vec<(f64, f64)> = frames
+        .par_iter()
+        .zip(val)
+        .map(|(f, e)| (l1(f, &e.rgb), ssim(f, &e.rgb)))
+        .collect();
+    let n = per.len().max(1) as f64;
+    Score {
+        l1: per.iter().map(|p| p.0).sum::<f64>() / n,
+        ssim: per.iter().map(|p| p.1).sum::<f64>() / n,
+    }
+}
+
+/// The per-pixel mean of the training frames.
+pub fn mean_frame(train: &[Example]) -> Vec<u8> {
+    let len = train[0].rgb.len();
+    let mut sum = vec![0u64; len];
+    for e in train {
+        for (s, &v) in sum.iter_mut().zip(&e.rgb) {
+            *s += v as u64;
+        }
+    }
+    let n = train.len() as u64;
+    sum.iter().map(|&s| ((s + n / 2) / n) as u8).collect()
+}
+
+/// Snapshot epochs present in a run, ascending.
+pub fn snapshots(run: &Path) -> Vec<usize> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(run.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("epoch-")?
+                .strip_suffix(".bin")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+pub fn load_snapshot(
+    run: &Path,
+    cfg: &TrainConfig,
+    epoch: usize,
+    device: &Device,
+) -> anyhow::Result<Generator> {
+    let path = train::snapshot_path(run, epoch);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    crate::checkpoint::load_module(Generator::new(cfg.ngf, device), bytes)
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+pub fn evaluate(run: &Path) -> anyhow::Result<Report> {
+    let cfg = train::read_config(run)?;
+    let epochs = snapshots(run);
+    ensure!(!epochs.is_empty(), "{} has no snapshots yet", run.display());
+    let train_set = train::load_split(&cfg.dataset, "train", cfg.max_pairs)?;
+    let val = train::load_split(&cfg.dataset, "val", None)?;
+    ensure!(
+        !train_set.is_empty() && !val.is_empty(),
+        "{} needs pairs in both train/ and val/",
+        cfg.dataset.display()
+    );
+    let mean = mean_frame(&train_set);
+    let baseline = score(&vec![mean; val.len()], &val);
+    let device = Device::flex();
+    let refs: Vec<&Example> = val.iter().collect();
+    let mut snapshots = Vec::new();
+    for epoch in epochs {
+        let g = load_snapshot(run, &cfg, epoch, &device)?;
+        let frames = train::frames(&g, &refs, &device);
+        snapshots.push(SnapshotScore {
+            epoch,
+            score: score(&frames, &val),
+        });
+    }
+    Ok(Report {
+        val_pairs: val.len(),
+        baseline_mean_frame: baseline,
+        snapshots,
+    })
+}
+
+pub fn print(report: &Report) {
+    println!("{} held-out pairs", report.val_pairs);
+    println!("{:<22} {:>8} {:>8}", "", "L1", "SSIM");
+    let b = report.baseline_mean_frame;
+    println!(
+        "{:<22} {:>8.4} {:>8.4}",
+        "mean training frame", b.l1, b.ssim
+    );
+    for s in &report.snapshots {
+        println!(
+            "{:<22} {:>8.4} {:>8.4}",
+            format!("epoch {}", s.epoch),
+            s.score.l1,
+            s.score.ssim
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(f: impl Fn(usize) -> u8) -> Vec<u8> {
+        (0..3 * SIZE * SIZE).map(f).collect()
+    }
+
+    #[test]
+    fn identical_images_score_perfectly() {
+        let a = image(|i| (i * 7 % 251) as u8);
+        assert_eq!(l1(&a, &a), 0.0);
+        assert!((ssim(&a, &a) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn metrics_rank_a_closer_image_higher() {
+        let a = image(|i| ((i / 3) % 256) as u8);
+        let near = image(|i| (((i / 3) % 256) as u8).saturating_add(3));
+        let far = image(|i| ((i * 13) % 256) as u8);
+        assert!((l1(&a, &near) - 3.0 / 255.0).abs() < 0.01);
+        assert!(l1(&a, &near) < l1(&a, &far));
+        assert!(ssim(&a, &near) > 0.9 && ssim(&a, &far) < 0.2);
+    }
+
+    #[test]
+    fn mean_frame_is_the_rounded_pixel_mean() {
+        let e = |v: u8| Example {
+            gray: vec![],
+            rgb: vec![v; 6],
+        };
+        assert_eq!(mean_frame(&[e(0), e(3)]), vec![2; 6]);
+    }
+}
+
+/// `mvgen eval`: print the table and keep it as `eval.json` in the run.
+pub fn command(a: &crate::cli::EvalArgs) -> anyhow::Result<()> {
+    let report = evaluate(&a.run)?;
+    print(&report);
+    crate::dataset::write_atomic(
+        &a.run.join("eval.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )
+}

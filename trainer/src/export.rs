@@ -1,0 +1,377 @@
+//! `mvgen export`: the generator as an ONNX model that meets the contract
+//! (`mvgen_core::model`), written by hand from the module's fields.
+//!
+//! Why by hand: the architecture is fixed, and burn's ONNX export lowers neither
+//! `ConvTranspose` nor `LeakyRelu`. The graph uses standard opset-17 ops only: `Conv`,
+//! `LeakyRelu`, `InstanceNormalization` (our [`Norm`](crate::net::Norm)), `Relu`,
+//! `ConvTranspose`, `Concat` and `Tanh`. Dropout is left out: inference is deterministic
+//! (see `net.rs`). Every export is checked against burn's own forward pass in ONNX
+//! Runtime before it is reported written.
+
+use crate::net::{Generator, Norm, DEPTH, LEAKY_SLOPE, NORM_EPS};
+use anyhow::{ensure, Context};
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::{Device, Tensor};
+use mvgen_core::model::{keys, spectrogram_signature, CONTRACT_VERSION, INPUT_SHAPE, OUTPUT_SHAPE};
+use mvgen_core::onnx::{self, AttributeProto, NodeProto, TensorProto, ValueInfoProto};
+use prost::Message;
+use std::path::Path;
+
+pub const OPSET: i64 = 17;
+/// ONNX IR version 8 goes with opset 17.
+pub const IR_VERSION: i64 = 8;
+pub const INPUT_NAME: &str = "spectrogram";
+pub const OUTPUT_NAME: &str = "frame";
+/// The largest difference between burn and ONNX Runtime we accept on an export.
+pub const PARITY_TOLERANCE: f32 = 1e-4;
+
+/// What an export records about the model.
+#[derive(Debug, Clone)]
+pub struct ExportInfo {
+    pub name: String,
+    pub epochs: usize,
+    pub dataset: String,
+}
+
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+}
+
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.to_vec(),
+        r#type: onnx::ATTR_INTS,
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        f,
+        r#type: onnx::ATTR_FLOAT,
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        i,
+        r#type: onnx::ATTR_INT,
+        ..Default::default()
+    }
+}
+
+impl Graph {
+    fn weight<const D: usize>(&mut self, name: String, t: Tensor<D>) -> String {
+        let dims = t.dims().iter().map(|&d| d as i64).collect();
+        let values: Vec<f32> = t
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 weights");
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.initializers.push(TensorProto {
+            dims,
+            data_type: onnx::FLOAT,
+            name: name.clone(),
+            raw_data: raw.into(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn node(&mut self, op: &str, inputs: Vec<String>, attribute: Vec<AttributeProto>) -> String {
+        let output = format!("{}_{}", op.to_lowercase(), self.nodes.len());
+        self.nodes.push(NodeProto {
+            input: inputs,
+            output: vec![output.clone()],
+            name: output.clone(),
+            op_type: op.into(),
+            attribute,
+            ..Default::default()
+        });
+        output
+    }
+
+    fn conv(&mut self, name: &str, c: &Conv2d, x: String) -> String {
+        let mut inputs = vec![x, self.weight(format!("{name}.weight"), c.weight.val())];
+        if let Some(b) = &c.bias {
+            inputs.push(self.weight(format!("{name}.bias"), b.val()));
+        }
+        let s = c.stride.map(|v| v as i64);
+        self.node(
+            "Conv",
+            inputs,
+            vec![
+                ints("kernel_shape", &[4, 4]),
+                ints("strides", &s),
+                ints("pads", &[1, 1, 1, 1]),
+            ],
+        )
+    }
+
+    fn conv_transpose(&mut self, name: &str, c: &ConvTranspose2d, x: String) -> String {
+        let mut inputs = vec![x, self.weight(format!("{name}.weight"), c.weight.val())];
+        if let Some(b) = &c.bias {
+            inputs.push(self.weight(format!("{name}.bias"), b.val()));
+        }
+        self.node(
+            "ConvTranspose",
+            inputs,
+            vec![
+                ints("kernel_shape", &[4, 4]),
+                ints("strides", &[2, 2]),
+                ints("pads", &[1, 1, 1, 1]),
+            ],
+        )
+    }
+
+    fn norm(&mut self, name: &str, n: &Norm, x: String) -> String {
+        let inputs = vec![
+            x,
+            self.weight(format!("{name}.scale"), n.gamma.val()),
+            self.weight(format!("{name}.bias"), n.beta.val()),
+        ];
+        self.node(
+            "InstanceNormalization",
+            inputs,
+            vec![float("epsilon", NORM_EPS as f32)],
+        )
+    }
+}
+
+fn value(name: &str, shape: [i64; 4]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(onnx::TypeProto {
+            tensor_type: Some(onnx::TensorTypeProto {
+                elem_type: onnx::FLOAT,
+                shape: Some(onnx::TensorShapeProto {
+                    dim: shape
+                        .iter()
+                        .map(|&d| onnx::Dimension {
+                            dim_value: Some(d),
+                            dim_param: None,
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+/// The ONNX bytes of `g`, mirroring `Generator::forward` without dropout.
+pub fn to_onnx(g: &Generator, info: &ExportInfo) -> Vec<u8> {
+    let mut graph = Graph::default();
+    let mut x = graph.conv("down0", &g.down[0], INPUT_NAME.into());
+    let mut skips = vec![x.clone()];
+    for i in 1..DEPTH {
+        x = graph.node(
+            "LeakyRelu",
+            vec![x],
+            vec![float("alpha", LEAKY_SLOPE as f32)],
+        );
+        x = graph.conv(&format!("down{i}"), &g.down[i], x);
+        if i < DEPTH - 1 {
+            x = graph.norm(&format!("down{i}.norm"), &g.down_norm[i - 1], x);
+            skips.push(x.clone());
+        }
+    }
+    for j in 0..DEPTH {
+        x = graph.node("Relu", vec![x], vec![]);
+        x = graph.conv_transpose(&format!("up{j}"), &g.up[j], x);
+        if j == DEPTH - 1 {
+            graph.node("Tanh", vec![x], vec![]);
+            break;
+        }
+        x = graph.norm(&format!("up{j}.norm"), &g.up_norm[j], x);
+        x = graph.node(
+            "Concat",
+            vec![skips[DEPTH - 2 - j].clone(), x],
+            vec![int("axis", 1)],
+        );
+    }
+    // The last node writes the graph output.
+    let last = graph.nodes.last_mut().expect("nodes");
+    last.output = vec![OUTPUT_NAME.into()];
+    let meta = |key: &str, value: String| onnx::StringStringEntryProto {
+        key: key.into(),
+        value,
+    };
+    let model = onnx::ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: format!("mvgen {}", env!("CARGO_PKG_VERSION")),
+        graph: Some(onnx::GraphProto {
+            node: graph.nodes,
+            name: "unet_256".into(),
+            initializer: graph.initializers,
+            input: vec![value(INPUT_NAME, INPUT_SHAPE)],
+            output: vec![value(OUTPUT_NAME, OUTPUT_SHAPE)],
+        }),
+        opset_import: vec![onnx::OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        metadata_props: vec![
+            meta(keys::CONTRACT_VERSION, CONTRACT_VERSION.to_string()),
+            meta(keys::SPECTROGRAM, spectrogram_signature()),
+            meta(keys::NGF, g.ngf().to_string()),
+            meta(keys::EPOCHS, info.epochs.to_string()),
+            meta(keys::DATASET, info.dataset.clone()),
+            meta(keys::NAME, info.name.clone()),
+        ],
+    };
+    model.encode_to_vec()
+}
+
+/// The largest difference between burn's forward pass and ONNX Runtime's (CPU) on the
+/// model at `path`, over `inputs`.
+pub fn parity(
+    g: &Generator,
+    path: &Path,
+    inputs: &[mvgen_core::SpectrogramWindow],
+) -> anyhow::Result<f32> {
+    let config = mvgen_runtime::RuntimeConfig {
+        execution: mvgen_runtime::Execution::Cpu,
+        ..Default::default()
+    };
+    let mut onnx = mvgen_runtime::Generator::load(path, &config)
+        .with_context(|| format!("loading the export {} in ONNX Runtime", path.display()))?;
+    let device = Device::flex();
+    let g = g.valid().to_device(&device);
+    let mut frame = mvgen_core::Frame::default();
+    let mut worst = 0f32;
+    for window in inputs {
+        onnx.run(window, &mut frame)?;
+        let x = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(
+                window.pixels().to_vec(),
+                INPUT_SHAPE.map(|d| d as usize),
+            ),
+            &device,
+        );
+        let ours: Vec<f32> = g
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 frame");
+        for (a, b) in ours.iter().zip(frame.planes()) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    Ok(worst)
+}
+
+/// Write `g` to `out` and check it in ONNX Runtime. Returns the parity measured.
+pub fn export(
+    g: &Generator,
+    info: &ExportInfo,
+    out: &Path,
+    inputs: &[mvgen_core::SpectrogramWindow],
+) -> anyhow::Result<f32> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    crate::dataset::write_atomic(out, &to_onnx(g, info))?;
+    let worst = parity(g, out, inputs)?;
+    ensure!(
+        worst <= PARITY_TOLERANCE,
+        "the export differs from the trained network by {worst} (limit {PARITY_TOLERANCE}): not usable"
+    );
+    Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mvgen_core::SpectrogramWindow;
+
+    fn inputs() -> Vec<SpectrogramWindow> {
+        // A swept pattern and a flat one: structure and the silence floor.
+        let swept: Vec<f32> = (0..256 * 256)
+            .map(|i| {
+                (((i % 256) as f32 * 0.05).sin() * ((i / 256) as f32 * 0.03).cos()).clamp(-1.0, 1.0)
+            })
+            .collect();
+        vec![
+            SpectrogramWindow::from_pixels(&swept).unwrap(),
+            SpectrogramWindow::default(),
+        ]
+    }
+
+    /// burn's forward pass and ONNX Runtime's agree for every generator size we ship.
+    #[test]
+    fn export_matches_burn_for_each_ngf() {
+        let dir = std::env::temp_dir().join(format!("mvgen-export-{}", std::process::id()));
+        for ngf in [16, 32, 64] {
+            let g = Generator::new(ngf, &Device::flex());
+            let info = ExportInfo {
+                name: format!("parity-{ngf}"),
+                epochs: 0,
+                dataset: "none".into(),
+            };
+            let path = dir.join(format!("g{ngf}.onnx"));
+            let worst = export(&g, &info, &path, &inputs()).unwrap();
+            assert!(worst <= PARITY_TOLERANCE, "ngf {ngf}: {worst}");
+            let meta = mvgen_core::model::inspect(&path).unwrap();
+            assert_eq!(meta.ngf, Some(ngf as u32));
+            assert_eq!(meta.name.as_deref(), Some(info.name.as_str()));
+            assert!(!meta.is_foreign());
+            eprintln!("ngf {ngf}: max |burn - onnx| = {worst:e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `mvgen export`.
+pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
+    let cfg = crate::train::read_config(&a.run)?;
+    let device = Device::flex();
+    let (g, epochs) = match a.epoch {
+        Some(epoch) => (
+            crate::eval::load_snapshot(&a.run, &cfg, epoch, &device)?,
+            epoch,
+        ),
+        None => {
+            let ck = crate::checkpoint::read(&a.run.join(crate::train::CHECKPOINT))?
+                .with_context(|| format!("{} has no checkpoint yet", a.run.display()))?;
+            let g = crate::checkpoint::load_module(Generator::new(cfg.ngf, &device), ck.generator)?;
+            (g, ck.epoch)
+        }
+    };
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.run
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "mvgen".into())
+    });
+    // Check on real inputs where the dataset is at hand.
+    let mut inputs: Vec<mvgen_core::SpectrogramWindow> =
+        crate::train::load_split(&cfg.dataset, "val", Some(4))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| mvgen_core::SpectrogramWindow::from_gray8(&e.gray))
+            .collect();
+    inputs.push(mvgen_core::SpectrogramWindow::default());
+    let info = ExportInfo {
+        name,
+        epochs,
+        dataset: cfg.dataset_name.clone(),
+    };
+    let worst = export(&g, &info, &a.output, &inputs)?;
+    eprintln!(
+        "{} (ngf {}, epoch {epochs}) -> {}: ONNX Runtime matches burn within {worst:.1e} on {} inputs",
+        info.name,
+        cfg.ngf,
+        a.output.display(),
+        inputs.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,645 @@
+//! `mvgen train`: Pix2Pix on an aligned dataset, into a run folder.
+//!
+//! The run folder:
+//! - `config.json`, written first; a re-run of the same folder resumes with it;
+//! - `checkpoint.bin`: both networks and both Adam states after the last finished epoch,
+//!   written atomically, so a killed run resumes losing at most the epoch in progress;
+//! - `snapshots/epoch-NNNN.bin`: the generator at the chosen epochs (the paper compared
+//!   95, 180 and 200) and at the last;
+//! - `samples/epoch-NNNN.png`: held-out pairs, input | generated | real;
+//! - `losses.csv` (one row per step) and `losses.png` (epoch means).
+//!
+//! Training follows the reference exactly: vanilla GAN loss (BCE with logits) plus 100 x
+//! L1, the discriminator's loss halved, Adam (2e-4, betas 0.5/0.999, eps 1e-8), weights
+//! N(0, 0.02), batch 1, `epochs` at constant rate then `decay_epochs` of linear decay.
+//!
+//! **No augmentation.** pix2pix resizes to 286, crops back to 256 and flips. Our inputs
+//! have absolute axes: a row is a frequency and a column a time before the frame. A crop
+//! shifts pitch and timing and a flip swaps bass with treble or past with future, so both
+//! would teach the generator that different music is the same. Frames alone cannot be
+//! jittered either without breaking the pairing. Datasets grow by taking more frames
+//! (`mvgen dataset build --every`), not by distorting them.
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::net::{Discriminator, Generator};
+use anyhow::{bail, ensure, Context};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use mvgen_core::spectrogram::SIZE;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything that decides a run, written to `config.json` before the first step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    pub dataset: PathBuf,
+    /// The dataset's folder name; exported models record it.
+    pub dataset_name: String,
+    pub ngf: usize,
+    pub ndf: usize,
+    /// Epochs at the initial learning rate.
+    pub epochs: usize,
+    /// Epochs of linear decay after them.
+    pub decay_epochs: usize,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub adam_eps: f64,
+    pub lambda_l1: f64,
+    pub batch: usize,
+    pub seed: u64,
+    /// `cpu` (burn's flex backend) or `gpu` (burn's wgpu backend, `--features gpu`).
+    pub device: String,
+    /// Epochs whose generator is kept in `snapshots/`; the last epoch always is.
+    pub snapshots: Vec<usize>,
+    /// Use only the first N training pairs (quick runs and tests); all when `None`.
+    pub max_pairs: Option<usize>,
+    /// Held-out pairs drawn in each epoch's sample grid.
+    pub sample_pairs: usize,
+    /// Always "none": see the module documentation.
+    pub augmentation: String,
+}
+
+impl TrainConfig {
+    pub fn total_epochs(&self) -> usize {
+        self.epochs + self.decay_epochs
+    }
+
+    /// pix2pix's `linear` policy for 1-based `epoch`: constant, then falling by
+    /// 1 / (decay_epochs + 1) per epoch.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let over = epoch.saturating_sub(self.epochs) as f64;
+        self.lr * (1.0 - over / (self.decay_epochs as f64 + 1.0))
+    }
+}
+
+/// One pair in memory, 8-bit as stored: a pair costs 256 KiB, not 1 MiB of floats.
+pub struct Example {
+    pub gray: Vec<u8>,
+    /// Interleaved RGB.
+    pub rgb: Vec<u8>,
+}
+
+pub fn load_split(
+    dataset: &Path,
+    split: &str,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<Example>> {
+    use rayon::prelude::*;
+    let mut files = crate::pairs::list(dataset, split);
+    if let Some(n) = limit {
+        files.truncate(n);
+    }
+    files
+        .par_iter()
+        .map(|f| {
+            let pair = crate::pairs::load_pair(f)?;
+            Ok(Example {
+                gray: pair.spectrogram.to_gray8(),
+                rgb: pair.frame.into_raw(),
+            })
+        })
+        .collect()
+}
+
+/// Spectrograms `[n, 1, 256, 256]` and frames `[n, 3, 256, 256]`, both in [-1, 1].
+pub fn batch_tensors(examples: &[&Example], device: &Device) -> (Tensor<4>, Tensor<4>) {
+    let n = examples.len();
+    let plane = SIZE * SIZE;
+    let mut a = Vec::with_capacity(n * plane);
+    let mut b = vec![0f32; n * 3 * plane];
+    for (k, e) in examples.iter().enumerate() {
+        a.extend(e.gray.iter().map(|&g| to_unit(g)));
+        for i in 0..plane {
+            for c in 0..3 {
+                b[(k * 3 + c) * plane + i] = to_unit(e.rgb[3 * i + c]);
+            }
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(a, [n, 1, SIZE, SIZE]), device),
+        Tensor::from_data(TensorData::new(b, [n, 3, SIZE, SIZE]), device),
+    )
+}
+
+fn to_unit(v: u8) -> f32 {
+    v as f32 / 127.5 - 1.0
+}
+
+/// Binary cross-entropy with logits against an all-`real` or all-fake target, in the
+/// stable form max(x, 0) - x t + log(1 + e^-|x|).
+pub fn bce_with_logits(logits: Tensor<4>, real: bool) -> Tensor<1> {
+    let soft = logits.clone().abs().neg().exp().log1p();
+    let loss = if real {
+        logits.clone().clamp_min(0.0) - logits + soft
+    } else {
+        logits.clamp_min(0.0) + soft
+    };
+    loss.mean()
+}
+
+/// The networks, their optimisers, and where training stands.
+pub struct State {
+    pub generator: Generator,
+    pub discriminator: Discriminator,
+    pub opt_g: ModuleOptimizer,
+    pub opt_d: ModuleOptimizer,
+    /// Epochs finished.
+    pub epoch: usize,
+    pub step: u64,
+}
+
+fn adam(cfg: &TrainConfig) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(cfg.beta1 as f32)
+        .with_beta_2(cfg.beta2 as f32)
+        .with_epsilon(cfg.adam_eps as f32)
+        .init()
+}
+
+impl State {
+    pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
+        device.seed(cfg.seed);
+        Self {
+            generator: Generator::new(cfg.ngf, device),
+            discriminator: Discriminator::new(cfg.ndf, device),
+            opt_g: adam(cfg),
+            opt_d: adam(cfg),
+            epoch: 0,
+            step: 0,
+        }
+    }
+
+    pub fn load(cfg: &TrainConfig, ck: Checkpoint, device: &Device) -> anyhow::Result<Self> {
+        let fresh = Self::new(cfg, device);
+        Ok(Self {
+            generator: checkpoint::load_module(fresh.generator, ck.generator)?,
+            discriminator: checkpoint::load_module(fresh.discriminator, ck.discriminator)?,
+            opt_g: fresh
+                .opt_g
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(ck.opt_g))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            opt_d: fresh
+                .opt_d
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(ck.opt_d))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            epoch: ck.epoch,
+            step: ck.step,
+        })
+    }
+
+    pub fn to_checkpoint(&self) -> anyhow::Result<Checkpoint> {
+        Ok(Checkpoint {
+            epoch: self.epoch,
+            step: self.step,
+            generator: checkpoint::module_bytes(self.generator.clone())?,
+            discriminator: checkpoint::module_bytes(self.discriminator.clone())?,
+            opt_g: self
+                .opt_g
+                .into_bytes()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?
+                .to_vec(),
+            opt_d: self
+                .opt_d
+                .into_bytes()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?
+                .to_vec(),
+        })
+    }
+}
+
+/// The losses of one step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Losses {
+    pub g_gan: f32,
+    pub g_l1: f32,
+    pub d_real: f32,
+    pub d_fake: f32,
+}
+
+/// Wall time of one step's phases, in milliseconds (each phase ends with a read-back, so
+/// asynchronous backends are timed fully).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseMs {
+    pub data: f64,
+    pub generator_forward: f64,
+    pub discriminator_step: f64,
+    pub generator_step: f64,
+}
+
+impl PhaseMs {
+    pub fn total(&self) -> f64 {
+        self.data + self.generator_forward + self.discriminator_step + self.generator_step
+    }
+}
+
+/// One Pix2Pix iteration, as the reference: D on (x, G(x)) detached and (x, y), halved;
+/// then G against the updated D, plus lambda x L1.
+pub fn step(
+    mut state: State,
+    cfg: &TrainConfig,
+    batch: &[&Example],
+    lr: f64,
+    device: &Device,
+) -> (State, Losses, PhaseMs) {
+    let mut ms = PhaseMs::default();
+    let mut t = Instant::now();
+    let mut lap = |slot: &mut f64| {
+        *slot = t.elapsed().as_secs_f64() * 1e3;
+        t = Instant::now();
+    };
+    let (x, y) = batch_tensors(batch, device);
+    lap(&mut ms.data);
+
+    let fake = state.generator.forward(x.clone());
+    let _ = fake.clone().detach().sum().into_scalar::<f32>();
+    lap(&mut ms.generator_forward);
+
+    let d = state.discriminator;
+    let d_fake = bce_with_logits(d.forward(x.clone(), fake.clone().detach()), false);
+    let d_real = bce_with_logits(d.forward(x.clone(), y.clone()), true);
+    let d_loss = (d_fake.clone() + d_real.clone()) * 0.5;
+    let grads = GradientsParams::from_grads(d_loss.backward(), &d);
+    state.discriminator = state.opt_d.step(lr, d, grads);
+    let (d_fake, d_real) = (d_fake.into_scalar::<f32>(), d_real.into_scalar::<f32>());
+    lap(&mut ms.discriminator_step);
+
+    let g_gan = bce_with_logits(state.discriminator.forward(x, fake.clone()), true);
+    let g_l1 = (fake - y).abs().mean();
+    let g_loss = g_gan.clone() + g_l1.clone() * cfg.lambda_l1;
+    let g = state.generator;
+    let grads = GradientsParams::from_grads(g_loss.backward(), &g);
+    state.generator = state.opt_g.step(lr, g, grads);
+    let losses = Losses {
+        g_gan: g_gan.into_scalar(),
+        g_l1: g_l1.into_scalar(),
+        d_real,
+        d_fake,
+    };
+    lap(&mut ms.generator_step);
+    state.step += 1;
+    (state, losses, ms)
+}
+
+/// The device a run trains on: burn's flex CPU backend, or its wgpu backend when built
+/// with `--features gpu`. Both with autodiff.
+pub fn device(kind: &str) -> anyhow::Result<Device> {
+    match kind {
+        "cpu" => Ok(Device::flex().autodiff()),
+        "gpu" => gpu_device(),
+        other => bail!("unknown device {other:?}: use cpu or gpu"),
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_device() -> anyhow::Result<Device> {
+    Ok(Device::wgpu(burn::tensor::DeviceIndex::Default).autodiff())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_device() -> anyhow::Result<Device> {
+    bail!("this mvgen was built without GPU training: rebuild with `cargo build --release -p mvgen --features gpu`")
+}
+
+/// Deterministic shuffle of `0..n` for `epoch` (splitmix64-driven Fisher-Yates), so a
+/// resumed run visits pairs in the order an uninterrupted one would have.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut s = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+pub const CONFIG: &str = "config.json";
+pub const CHECKPOINT: &str = "checkpoint.bin";
+pub const LOSSES: &str = "losses.csv";
+const LOSSES_HEADER: &str = "epoch,step,lr,g_gan,g_l1,d_real,d_fake,ms";
+
+pub fn snapshot_path(run: &Path, epoch: usize) -> PathBuf {
+    run.join("snapshots").join(format!("epoch-{epoch:04}.bin"))
+}
+
+pub fn read_config(run: &Path) -> anyhow::Result<TrainConfig> {
+    let path = run.join(CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} is not a training run (no {CONFIG})", run.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Train, or resume the run in `run` if it has a checkpoint. `stop_after` ends the
+/// process's work after that many epochs (a run split across sessions; tests).
+pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(run.join("snapshots"))
+        .and_then(|_| std::fs::create_dir_all(run.join("samples")))
+        .with_context(|| format!("creating run folder {}", run.display()))?;
+    let device = device(&cfg.device)?;
+    let (cfg, mut state) = match checkpoint::read(&run.join(CHECKPOINT))? {
+        Some(ck) => {
+            let saved = read_config(run)?;
+            eprintln!(
+                "resuming {} after epoch {} of {} (its config.json decides; other options are ignored)",
+                run.display(),
+                ck.epoch,
+                saved.total_epochs()
+            );
+            let state = State::load(&saved, ck, &device)?;
+            truncate_losses(&run.join(LOSSES), state.epoch)?;
+            (saved, state)
+        }
+        None => {
+            crate::dataset::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
+            let _ = std::fs::remove_file(run.join(LOSSES));
+            let state = State::new(&cfg, &device);
+            (cfg, state)
+        }
+    };
+
+    let train = load_split(&cfg.dataset, "train", cfg.max_pairs)?;
+    ensure!(
+        !train.is_empty(),
+        "{} has no pairs in train/ (build one with `mvgen dataset build`)",
+        cfg.dataset.display()
+    );
+    let mut held_out = load_split(&cfg.dataset, "val", Some(cfg.sample_pairs))?;
+    if held_out.is_empty() {
+        eprintln!("note: no val/ pairs; sample grids show training pairs");
+        held_out = load_split(&cfg.dataset, "train", Some(cfg.sample_pairs))?;
+    }
+
+    let total = cfg.total_epochs();
+    let steps_per_epoch = train.len().div_ceil(cfg.batch);
+    let last = stop_after.map_or(total, |n| (state.epoch + n).min(total));
+    let bar = ProgressBar::new(((last - state.epoch) * steps_per_epoch) as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:40} epoch {prefix} {pos}/{len} steps {elapsed_precise} (eta {eta}) {msg}",
+    )?);
+    let mut losses_csv = open_losses(&run.join(LOSSES))?;
+    for epoch in state.epoch + 1..=last {
+        bar.set_prefix(format!("{epoch}/{total}"));
+        // Dropout draws from burn's generator: seeding per epoch keeps a resumed run on
+        // the same random path as an uninterrupted one.
+        device.seed(cfg.seed.wrapping_add(epoch as u64));
+        let lr = cfg.lr_at(epoch);
+        let order = epoch_order(train.len(), cfg.seed, epoch);
+        for chunk in order.chunks(cfg.batch) {
+            let batch: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
+            let (next, l, ms) = step(state, &cfg, &batch, lr, &device);
+            state = next;
+            ensure!(
+                l.g_l1.is_finite() && l.g_gan.is_finite() && l.d_real.is_finite(),
+                "training diverged at epoch {epoch}, step {}: a loss is not finite",
+                state.step
+            );
+            writeln!(
+                losses_csv,
+                "{epoch},{},{lr:e},{},{},{},{},{:.1}",
+                state.step,
+                l.g_gan,
+                l.g_l1,
+                l.d_real,
+                l.d_fake,
+                ms.total()
+            )?;
+            bar.set_message(format!("L1 {:.3} GAN {:.3}", l.g_l1, l.g_gan));
+            bar.inc(1);
+        }
+        losses_csv.flush()?;
+        state.epoch = epoch;
+        let samples = run.join("samples").join(format!("epoch-{epoch:04}.png"));
+        sample_grid(&state.generator, &held_out, &device)?
+            .save(&samples)
+            .with_context(|| format!("writing {}", samples.display()))?;
+        checkpoint::write(&run.join(CHECKPOINT), &state.to_checkpoint()?)?;
+        if epoch == total || cfg.snapshots.contains(&epoch) {
+            crate::dataset::write_atomic(
+                &snapshot_path(run, epoch),
+                &checkpoint::module_bytes(state.generator.clone())?,
+            )?;
+        }
+        if let Err(e) = crate::plot::loss_curve(&run.join(LOSSES), &run.join("losses.png")) {
+            bar.println(format!("note: no loss plot: {e:#}"));
+        }
+    }
+    bar.finish();
+    eprintln!(
+        "{} epochs of {total} done in {} ({} steps)",
+        state.epoch,
+        run.display(),
+        state.step
+    );
+    Ok(())
+}
+
+fn open_losses(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+    let exists = path.exists();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    if !exists {
+        writeln!(w, "{LOSSES_HEADER}")?;
+    }
+    Ok(w)
+}
+
+/// Drop the rows of epochs after the checkpoint: a killed run logged steps it will redo.
+fn truncate_losses(path: &Path, epoch: usize) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|e| e.parse::<usize>().ok())
+                .is_none_or(|e| e <= epoch)
+        })
+        .collect();
+    crate::dataset::write_atomic(path, format!("{}\n", kept.join("\n")).as_bytes())
+}
+
+/// The generator as inference sees it: no autodiff, no dropout.
+pub fn frames(generator: &Generator, examples: &[&Example], device: &Device) -> Vec<Vec<u8>> {
+    let inner = device.clone().inner();
+    let g = generator.valid();
+    examples
+        .iter()
+        .map(|e| {
+            let (x, _) = batch_tensors(&[e], &inner);
+            let planes: Vec<f32> = g
+                .forward(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 frame");
+            mvgen_core::Frame::from_planes(&planes)
+                .expect("a 3x256x256 frame")
+                .to_rgb8()
+        })
+        .collect()
+}
+
+/// Rows of input | generated | real.
+pub fn sample_grid(
+    generator: &Generator,
+    examples: &[Example],
+    device: &Device,
+) -> anyhow::Result<image::RgbImage> {
+    let refs: Vec<&Example> = examples.iter().collect();
+    let generated = frames(generator, &refs, device);
+    let s = SIZE as u32;
+    let mut grid = image::RgbImage::new(3 * s, s * examples.len() as u32);
+    for (row, (e, g)) in examples.iter().zip(&generated).enumerate() {
+        let y0 = row as u32 * s;
+        for y in 0..s {
+            for x in 0..s {
+                let i = (y * s + x) as usize;
+                let v = e.gray[i];
+                grid.put_pixel(x, y0 + y, image::Rgb([v, v, v]));
+                let px = |rgb: &[u8]| image::Rgb([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]]);
+                grid.put_pixel(s + x, y0 + y, px(g));
+                grid.put_pixel(2 * s + x, y0 + y, px(&e.rgb));
+            }
+        }
+    }
+    Ok(grid)
+}
+
+fn threads(n: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = n {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting the thread count")?;
+    }
+    Ok(())
+}
+
+/// `mvgen train`.
+pub fn command(a: &crate::cli::TrainArgs) -> anyhow::Result<()> {
+    threads(a.threads)?;
+    ensure!(
+        a.batch >= 1 && a.ngf >= 1 && a.ndf >= 1,
+        "--batch, --ngf and --ndf must be at least 1"
+    );
+    ensure!(
+        a.epochs + a.decay_epochs >= 1,
+        "nothing to train: --epochs and --decay-epochs are 0"
+    );
+    let dataset = a
+        .dataset
+        .canonicalize()
+        .with_context(|| format!("dataset {}", a.dataset.display()))?;
+    let cfg = TrainConfig {
+        dataset_name: dataset
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        dataset,
+        ngf: a.ngf,
+        ndf: a.ndf,
+        epochs: a.epochs,
+        decay_epochs: a.decay_epochs,
+        lr: a.lr,
+        beta1: 0.5,
+        beta2: 0.999,
+        adam_eps: 1e-8,
+        lambda_l1: a.lambda_l1,
+        batch: a.batch,
+        seed: a.seed,
+        device: a.device.clone(),
+        snapshots: a.snapshots.clone(),
+        max_pairs: a.max_pairs,
+        sample_pairs: a.sample_pairs,
+        augmentation: "none".into(),
+    };
+    run(cfg, &a.run, a.stop_after)
+}
+
+/// `mvgen bench-train`: median ms per phase of a training step on random pairs.
+pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
+    threads(a.threads)?;
+    let device = device(&a.device)?;
+    let examples: Vec<Example> = (0..4u8)
+        .map(|k| Example {
+            gray: (0..SIZE * SIZE)
+                .map(|i| (i as u8).wrapping_mul(k + 1))
+                .collect(),
+            rgb: (0..3 * SIZE * SIZE)
+                .map(|i| (i as u8).wrapping_add(k * 40))
+                .collect(),
+        })
+        .collect();
+    println!(
+        "device {} threads {}",
+        a.device,
+        rayon::current_num_threads()
+    );
+    for &ngf in &a.ngf {
+        let cfg = TrainConfig {
+            dataset: PathBuf::new(),
+            dataset_name: String::new(),
+            ngf,
+            ndf: a.ndf,
+            epochs: 1,
+            decay_epochs: 0,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            lambda_l1: 100.0,
+            batch: 1,
+            seed: 0,
+            device: a.device.clone(),
+            snapshots: vec![],
+            max_pairs: None,
+            sample_pairs: 0,
+            augmentation: "none".into(),
+        };
+        let mut state = State::new(&cfg, &device);
+        let mut times = Vec::new();
+        for s in 0..a.steps + 2 {
+            let (next, _, ms) = step(
+                state,
+                &cfg,
+                &[&examples[s % examples.len()]],
+                cfg.lr,
+                &device,
+            );
+            state = next;
+            if s >= 2 {
+                times.push(ms);
+            }
+        }
+        let median = |f: fn(&PhaseMs) -> f64| {
+            let mut v: Vec<f64> = times.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "ngf {ngf} ndf {}: {:.1} ms/iteration (median of {}): data {:.1}, G forward {:.1}, D step {:.1}, G step {:.1}",
+            a.ndf,
+            median(PhaseMs::total),
+            times.len(),
+            median(|m| m.data),
+            median(|m| m.generator_forward),
+            median(|m| m.discriminator_step),
+            median(|m| m.generator_step),
+        );
+    }
+    Ok(())
+}
