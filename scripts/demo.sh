@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: build the release plugin bundles, install them where
-# Linux DAWs look (~/.clap, ~/.vst3), make a demo song, and write what the generator sees
-# at one moment of it.
+# Linux DAWs look (~/.clap, ~/.vst3), make a demo song, and render it to a music video
+# with the embedded default model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +23,5 @@ kick='0.6*sin(2*PI*(55+90*exp(-30*mod(t,0.5)))*t)*exp(-12*mod(t,0.5))'
 hat='0.15*(random(0)-0.5)*exp(-60*mod(t+0.25,0.5))'
 ffmpeg -hide_banner -loglevel error -y -f lavfi -i "aevalsrc='$chord+$kick+$hat':s=44100:d=8" demo/demo-song.wav
 target/release/mvgen spectrogram demo/demo-song.wav --at 4.0 -o demo/demo-spectrogram.png
-echo "wrote demo/demo-spectrogram.png: the model input 4.0 s into demo/demo-song.wav"
+target/release/mvgen render demo/demo-song.wav -o demo/demo-video.mp4 --smoothing 0.3
+echo "wrote demo/demo-video.mp4 (the embedded default model) and demo/demo-spectrogram.png (what it sees 4.0 s in)"

@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (cargo 1.92+) on PATH" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (cargo 1.95+) on PATH" >&2; exit 1; }
 
-# ffmpeg: test media and (later) video decoding and muxing.
+# ffmpeg: video decoding, muxing and test media.
 # xvfb: a headless X server for the editor tests.
+# fonts-dejavu-core: the text in training loss plots.
 # python3-venv: the test venv, on a system Python.
-packages=(ffmpeg xvfb python3 python3-venv python3-pip)
+packages=(ffmpeg xvfb fonts-dejavu-core python3 python3-venv python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -96,7 +96,7 @@ impl MvGen {
         }
     }
 
-    /// The model the session names, or `$MVGEN_MODEL`.
+    /// The model the session names, else `$MVGEN_MODEL`, else the embedded default.
     fn model_path(&self) -> Option<PathBuf> {
         let saved = self
             .params
@@ -107,6 +107,13 @@ impl MvGen {
         saved
             .map(PathBuf::from)
             .or_else(|| std::env::var_os(MODEL_ENV).map(PathBuf::from))
+            .or_else(|| match mvgen_default_model::path() {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    nice_log!("the default model could not be cached: {e}");
+                    None
+                }
+            })
     }
 }
 

@@ -221,7 +221,7 @@ pub struct RenderArgs {
     /// The video to write (mp4).
     #[arg(short, long, default_value = "video.mp4")]
     pub output: PathBuf,
-    /// The generator (.onnx).
+    /// The generator (.onnx); default: the embedded model (trained on synthetic videos).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Frames per second: 24, 25, 30, 50 or 60.

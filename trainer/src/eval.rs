@@ -155,7 +155,7 @@ pub fn load_snapshot(
 ) -> anyhow::Result<Generator> {
     let path = train::snapshot_path(run, epoch);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    crate::checkpoint::load_module(Generator::new(cfg.ngf, device), bytes)
+    crate::checkpoint::load_module(Generator::new(cfg.ngf, 0, device), bytes)
         .with_context(|| format!("loading {}", path.display()))
 }
 

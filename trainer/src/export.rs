@@ -310,7 +310,7 @@ mod tests {
     fn export_matches_burn_for_each_ngf() {
         let dir = std::env::temp_dir().join(format!("mvgen-export-{}", std::process::id()));
         for ngf in [16, 32, 64] {
-            let g = Generator::new(ngf, &Device::flex());
+            let g = Generator::new(ngf, ngf as u64, &Device::flex());
             let info = ExportInfo {
                 name: format!("parity-{ngf}"),
                 epochs: 0,
@@ -341,7 +341,8 @@ pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
         None => {
             let ck = crate::checkpoint::read(&a.run.join(crate::train::CHECKPOINT))?
                 .with_context(|| format!("{} has no checkpoint yet", a.run.display()))?;
-            let g = crate::checkpoint::load_module(Generator::new(cfg.ngf, &device), ck.generator)?;
+            let g =
+                crate::checkpoint::load_module(Generator::new(cfg.ngf, 0, &device), ck.generator)?;
             (g, ck.epoch)
         }
     };

@@ -30,35 +30,86 @@ pub const DEPTH: usize = 8;
 pub const DROPOUT: f64 = 0.5;
 
 /// pix2pix's `init_weights('normal', 0.02)`: weights N(0, 0.02), norm scales N(1, 0.02),
-/// biases and shifts 0.
-fn weights() -> Initializer {
-    Initializer::Normal {
-        mean: 0.0,
-        std: 0.02,
+/// biases and shifts 0. Drawn here from a seeded generator (splitmix64, Box-Muller) and
+/// in construction order, so a seed decides a network exactly, whatever else uses
+/// burn's random source (dropout) and whenever burn would initialise lazily.
+pub struct Init {
+    state: u64,
+}
+
+impl Init {
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        mean: f64,
+        std: f64,
+        device: &Device,
+    ) -> Param<Tensor<D>> {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                let (u, v) = (self.unit(), self.unit());
+                let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                (mean + std * z) as f32
+            })
+            .collect();
+        Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(values, shape),
+            device,
+        ))
+    }
+
+    fn zeros(&mut self, n: usize, device: &Device) -> Param<Tensor<1>> {
+        Param::from_tensor(Tensor::zeros([n], device))
     }
 }
 
 /// A 4x4 convolution with padding 1; no bias unless `bias`.
-fn conv(channels: [usize; 2], stride: usize, bias: bool, device: &Device) -> Conv2d {
+fn conv(
+    init: &mut Init,
+    channels: [usize; 2],
+    stride: usize,
+    bias: bool,
+    device: &Device,
+) -> Conv2d {
     let mut c = Conv2dConfig::new(channels, [4, 4])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .with_bias(bias)
-        .with_initializer(weights())
+        .with_initializer(Initializer::Zeros)
         .init(device);
-    c.bias = bias.then(|| Initializer::Zeros.init([channels[1]], device));
+    c.weight = init.normal([channels[1], channels[0], 4, 4], 0.0, 0.02, device);
+    c.bias = bias.then(|| init.zeros(channels[1], device));
     c
 }
 
 /// A 4x4 transposed convolution, stride 2, padding 1: doubles the size.
-fn up_conv(channels: [usize; 2], bias: bool, device: &Device) -> ConvTranspose2d {
+fn up_conv(init: &mut Init, channels: [usize; 2], bias: bool, device: &Device) -> ConvTranspose2d {
     let mut c = ConvTranspose2dConfig::new(channels, [4, 4])
         .with_stride([2, 2])
         .with_padding([1, 1])
         .with_bias(bias)
-        .with_initializer(weights())
+        .with_initializer(Initializer::Zeros)
         .init(device);
-    c.bias = bias.then(|| Initializer::Zeros.init([channels[1]], device));
+    c.weight = init.normal([channels[0], channels[1], 4, 4], 0.0, 0.02, device);
+    c.bias = bias.then(|| init.zeros(channels[1], device));
     c
 }
 
@@ -71,14 +122,10 @@ pub struct Norm {
 }
 
 impl Norm {
-    fn new(channels: usize, device: &Device) -> Self {
+    fn new(init: &mut Init, channels: usize, device: &Device) -> Self {
         Self {
-            gamma: Initializer::Normal {
-                mean: 1.0,
-                std: 0.02,
-            }
-            .init([channels], device),
-            beta: Initializer::Zeros.init([channels], device),
+            gamma: init.normal([channels], 1.0, 0.02, device),
+            beta: init.zeros(channels, device),
         }
     }
 
@@ -121,26 +168,30 @@ pub fn down_channels(ngf: usize) -> [usize; DEPTH] {
 }
 
 impl Generator {
-    pub fn new(ngf: usize, device: &Device) -> Self {
+    /// A generator initialised from `seed`.
+    pub fn new(ngf: usize, seed: u64, device: &Device) -> Self {
+        let init = &mut Init::new(seed);
         let ch = down_channels(ngf);
         let down = (0..DEPTH)
             .map(|i| {
                 let input = if i == 0 { 1 } else { ch[i - 1] };
-                conv([input, ch[i]], 2, false, device)
+                conv(init, [input, ch[i]], 2, false, device)
             })
             .collect();
-        let down_norm = (1..DEPTH - 1).map(|i| Norm::new(ch[i], device)).collect();
+        let down_norm = (1..DEPTH - 1)
+            .map(|i| Norm::new(init, ch[i], device))
+            .collect();
         // up[j] undoes down[7 - j]; all but the innermost see skip + up concatenated.
         let up = (0..DEPTH)
             .map(|j| {
                 let level = DEPTH - 1 - j;
                 let input = if j == 0 { ch[level] } else { 2 * ch[level] };
                 let output = if level == 0 { 3 } else { ch[level - 1] };
-                up_conv([input, output], level == 0, device)
+                up_conv(init, [input, output], level == 0, device)
             })
             .collect();
         let up_norm = (0..DEPTH - 1)
-            .map(|j| Norm::new(ch[DEPTH - 2 - j], device))
+            .map(|j| Norm::new(init, ch[DEPTH - 2 - j], device))
             .collect();
         Self {
             down,
@@ -202,17 +253,19 @@ pub struct Discriminator {
 }
 
 impl Discriminator {
-    pub fn new(ndf: usize, device: &Device) -> Self {
+    /// A discriminator initialised from `seed`.
+    pub fn new(ndf: usize, seed: u64, device: &Device) -> Self {
+        let init = &mut Init::new(seed);
         let conv = vec![
-            conv([4, ndf], 2, true, device),
-            conv([ndf, ndf * 2], 2, false, device),
-            conv([ndf * 2, ndf * 4], 2, false, device),
-            conv([ndf * 4, ndf * 8], 1, false, device),
-            conv([ndf * 8, 1], 1, true, device),
+            conv(init, [4, ndf], 2, true, device),
+            conv(init, [ndf, ndf * 2], 2, false, device),
+            conv(init, [ndf * 2, ndf * 4], 2, false, device),
+            conv(init, [ndf * 4, ndf * 8], 1, false, device),
+            conv(init, [ndf * 8, 1], 1, true, device),
         ];
         let norm = [ndf * 2, ndf * 4, ndf * 8]
             .into_iter()
-            .map(|c| Norm::new(c, device))
+            .map(|c| Norm::new(init, c, device))
             .collect();
         Self { conv, norm }
     }
@@ -243,14 +296,17 @@ mod tests {
         // The reference's counts (BatchNorm's scale and shift are our Norm's). pix2pix's
         // published 54,413,955 is for 3 input channels; ours has 1, which takes
         // 2 x 64 x 4 x 4 = 2048 weights off the first convolution.
-        assert_eq!(Generator::new(64, &device).num_params(), 54_413_955 - 2_048);
-        assert_eq!(Discriminator::new(64, &device).num_params(), 2_766_657);
+        assert_eq!(
+            Generator::new(64, 0, &device).num_params(),
+            54_413_955 - 2_048
+        );
+        assert_eq!(Discriminator::new(64, 0, &device).num_params(), 2_766_657);
     }
 
     #[test]
     fn shapes_and_range() {
         let device = Device::flex();
-        let g = Generator::new(8, &device);
+        let g = Generator::new(8, 1, &device);
         assert_eq!(g.ngf(), 8);
         let x = Tensor::<4>::random(
             [2, 1, 256, 256],
@@ -261,7 +317,7 @@ mod tests {
         assert_eq!(y.dims(), [2, 3, 256, 256]);
         let v: Vec<f32> = y.clone().into_data().try_to_vec::<f32>().unwrap();
         assert!(v.iter().all(|v| v.abs() <= 1.0 && v.is_finite()));
-        let d = Discriminator::new(8, &device);
+        let d = Discriminator::new(8, 2, &device);
         assert_eq!(d.forward(x, y).dims(), [2, 1, 30, 30]);
     }
 }

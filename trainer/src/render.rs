@@ -5,8 +5,9 @@
 //! start: the song is pushed through the same streaming `Analyser` (mixdown, resampler,
 //! column ring), frames fall on the same frame clock (frame k at sample
 //! round(k * rate / fps)), and the same generator runtime and smoothing follow. Streaming
-//! also makes each column once, not once per frame that sees it. ffmpeg muxes the PNG
-//! frames with the song's own audio.
+//! also makes each column once, not once per frame that sees it. Frames go raw through a
+//! pipe to ffmpeg, which encodes them (and muxes the song's own audio) while the next
+//! ones are generated; PNGs are written only with `--frames-dir`.
 
 use crate::audio;
 use crate::cli::RenderArgs;
@@ -14,17 +15,22 @@ use crate::dataset::write_atomic;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::frame::smooth_into;
+use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Analyser, Fps, Frame, FrameClock, SpectrogramWindow, WindowError};
 use mvgen_runtime::{Generator, RuntimeConfig};
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let Some(fps) = Fps::from_per_second(args.fps) else {
         bail!("--fps must be one of 24, 25, 30, 50, 60");
     };
-    let Some(model) = &args.model else {
-        bail!("--model is required: mvgen has no embedded default model yet (it comes with `mvgen train`)");
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => mvgen_default_model::path()
+            .context("writing the embedded default model to the cache folder")?,
     };
+    let model = &model;
     let decoded = audio::decode(&args.song)?;
     let mut analyser = Analyser::new(decoded.rate_hz)
         .with_context(|| format!("analysing {} Hz audio", decoded.rate_hz))?;
@@ -40,12 +46,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         generator.provider()
     );
 
-    let frames_dir = match &args.frames_dir {
-        Some(d) => d.clone(),
-        None => args.output.with_extension("frames"),
-    };
-    std::fs::create_dir_all(&frames_dir)
-        .with_context(|| format!("creating {}", frames_dir.display()))?;
+    if let Some(dir) = &args.frames_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let clock = FrameClock::new(fps, decoded.rate_hz);
     let num_frames = clock.num_frames(decoded.mono.len() as i64);
     let bar = ProgressBar::new(num_frames as u64);
@@ -55,12 +58,34 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         )
         .unwrap(),
     );
+    // ffmpeg encodes while we generate: frames go to it raw through a pipe.
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+        .args([
+            "-s",
+            &format!("{SIZE}x{SIZE}"),
+            "-framerate",
+            &args.fps.to_string(),
+        ])
+        .args(["-i", "-", "-i"])
+        .arg(&args.song)
+        .args([
+            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "256k", "-shortest"])
+        .arg(&args.output)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running ffmpeg (install ffmpeg)")?;
+    let mut to_ffmpeg = ffmpeg.stdin.take().expect("piped stdin");
     let (mut window, mut generated, mut shown) = (
         SpectrogramWindow::default(),
         Frame::default(),
         Frame::default(),
     );
     let mut pushed = 0usize;
+    let mut piped = Ok(());
     for k in 0..num_frames {
         let end = clock.window_end(clock.frame_position(k));
         // Push audio until the window is analysed; past the song's end, silence (as a
@@ -77,49 +102,24 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         } else {
             smooth_into(&mut shown, &generated, args.smoothing);
         }
-        // Fast compression: these PNGs are an intermediate for the muxer.
-        let bytes = shown.to_png();
-        write_atomic(&frames_dir.join(format!("{k:06}.png")), &bytes)?;
+        if let Some(dir) = &args.frames_dir {
+            write_atomic(&dir.join(format!("{k:06}.png")), &shown.to_png())?;
+        }
+        piped = to_ffmpeg.write_all(&shown.to_rgb8());
+        if piped.is_err() {
+            break;
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
-
-    let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-nostdin",
-            "-framerate",
-            &args.fps.to_string(),
-            "-i",
-        ])
-        .arg(frames_dir.join("%06d.png"))
-        .arg("-i")
-        .arg(&args.song)
-        .args([
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "256k",
-            "-shortest",
-        ])
-        .arg(&args.output)
-        .status()
-        .context("running ffmpeg (install ffmpeg)")?;
-    if !status.success() {
-        bail!("ffmpeg could not write {}", args.output.display());
-    }
-    if args.frames_dir.is_none() {
-        std::fs::remove_dir_all(&frames_dir).ok();
+    drop(to_ffmpeg);
+    let out = ffmpeg.wait_with_output().context("waiting for ffmpeg")?;
+    if piped.is_err() || !out.status.success() {
+        bail!(
+            "ffmpeg could not write {}: {}",
+            args.output.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     eprintln!(
         "{num_frames} frames at {} fps -> {}",

@@ -165,8 +165,8 @@ impl State {
     pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
         device.seed(cfg.seed);
         Self {
-            generator: Generator::new(cfg.ngf, device),
-            discriminator: Discriminator::new(cfg.ndf, device),
+            generator: Generator::new(cfg.ngf, cfg.seed, device),
+            discriminator: Discriminator::new(cfg.ndf, cfg.seed ^ 0xD15C, device),
             opt_g: adam(cfg),
             opt_d: adam(cfg),
             epoch: 0,

@@ -1,5 +1,6 @@
-//! `mvgen render` refuses bad input with a clear error. (That its frames equal a bounce's
-//! is checked in `tests/python/test_render_equals_bounce.py`, against dawdreamer.)
+//! `mvgen render` refuses bad input with a clear error, and renders with the embedded
+//! default model when no model is named. (That its frames equal a bounce's is checked in
+//! `tests/python/test_bounce_export.py`, against dawdreamer.)
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,9 +30,79 @@ fn bad_songs_models_and_options_get_clear_errors() {
         &["render", text, "--model", "m.onnx"],
         "not an audio format",
     );
-    fails_saying(&["render", text], "--model is required");
     fails_saying(
         &["render", text, "--model", "m.onnx", "--fps", "29"],
         "--fps must be one of",
     );
+}
+
+/// A 2 s test song made by ffmpeg.
+fn song(dir: &std::path::Path) -> PathBuf {
+    let song = dir.join("song.wav");
+    let ok = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("aevalsrc=0.3*sin(2*PI*220*t)+0.2*sin(2*PI*3000*t)*lt(mod(t\\,0.5)\\,0.1):s=44100:d=2")
+        .arg(&song)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg made no test song");
+    song
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render-missing-model");
+    std::fs::create_dir_all(&dir).unwrap();
+    let song = song(&dir);
+    fails_saying(
+        &[
+            "render",
+            song.to_str().unwrap(),
+            "--model",
+            dir.join("none.onnx").to_str().unwrap(),
+        ],
+        "does not exist",
+    );
+}
+
+#[test]
+fn without_a_model_the_embedded_default_renders() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render-default");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let song = song(&dir);
+    let video = dir.join("video.mp4");
+    let frames = dir.join("frames");
+    let out = Command::new(MVGEN)
+        .args([
+            "render",
+            song.to_str().unwrap(),
+            "-o",
+            video.to_str().unwrap(),
+        ])
+        .args([
+            "--frames-dir",
+            frames.to_str().unwrap(),
+            "--execution",
+            "cpu",
+        ])
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mvgen default"),
+        "the default model names itself"
+    );
+    assert_eq!(
+        std::fs::read_dir(&frames).unwrap().count(),
+        60,
+        "2 s at 30 fps"
+    );
+    assert!(video.metadata().unwrap().len() > 0);
 }

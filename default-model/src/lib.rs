@@ -1,0 +1,57 @@
+//! The default generator, embedded in the binaries that use it (the plugin and `mvgen`):
+//! `models/default.onnx`, trained by `cargo xtask train-default` on synthetic music videos
+//! (its config and evaluation are in `models/default.json`).
+//!
+//! ONNX Runtime loads models from files, so [`path`] writes the bytes once into the user's
+//! cache folder, under a name that carries their hash: a new build with a new model never
+//! reads an old copy, and a damaged copy is replaced.
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The model file's bytes.
+pub const ONNX: &[u8] = include_bytes!("../../models/default.onnx");
+
+/// The first 16 hex digits of the model's SHA-256.
+pub fn short_hash() -> String {
+    format!("{:x}", Sha256::digest(ONNX))[..16].to_string()
+}
+
+/// Where the model is cached: `$XDG_CACHE_HOME/mvgen`, `~/.cache/mvgen`, or the system's
+/// temporary folder.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mvgen")
+}
+
+/// The default model as a file, written on first use.
+pub fn path() -> std::io::Result<PathBuf> {
+    let path = cache_dir().join(format!("default-{}.onnx", short_hash()));
+    let intact = std::fs::read(&path).is_ok_and(|bytes| bytes == ONNX);
+    if !intact {
+        std::fs::create_dir_all(path.parent().expect("a cache folder"))?;
+        let tmp = path.with_extension(format!("onnx.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, ONNX)?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cached_copy_is_the_embedded_model_and_is_repaired() {
+        let dir = std::env::temp_dir().join(format!("mvgen-cache-test-{}", std::process::id()));
+        // SAFETY (edition 2021 API): this crate's only test touching the environment.
+        std::env::set_var("XDG_CACHE_HOME", &dir);
+        let path = super::path().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), super::ONNX);
+        std::fs::write(&path, b"damaged").unwrap();
+        assert_eq!(std::fs::read(super::path().unwrap()).unwrap(), super::ONNX);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
