@@ -297,7 +297,7 @@ pub fn device(kind: &str) -> anyhow::Result<Device> {
 
 #[cfg(feature = "gpu")]
 fn gpu_device() -> anyhow::Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceIndex::Default).autodiff())
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice).autodiff())
 }
 
 #[cfg(not(feature = "gpu"))]
