@@ -408,7 +408,14 @@ impl Bounce {
             .args([
                 "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
             ])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "256k", VIDEO])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "256k"])
+            // AAC stops at 96 kHz.
+            .args(if self.setup.rate_hz > 96_000 {
+                &["-ar", "48000"][..]
+            } else {
+                &[]
+            })
+            .arg(VIDEO)
             .output()?;
         if out.status.success() {
             Ok(Some(VIDEO))

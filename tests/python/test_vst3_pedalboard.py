@@ -39,7 +39,10 @@ def test_bad_samples_pass_through_untouched(plugin):
 
 
 def test_parameters_are_visible_and_settable(plugin):
-    assert set(plugin.parameters) == {"fps", "input_gain_db", "execution"}
+    assert set(plugin.parameters) == {"fps", "input_gain_db", "execution", "smoothing", "export_on_bounce"}
+    assert plugin.export_on_bounce == True  # noqa: E712 (pedalboard's own bool type)
+    plugin.smoothing = 0.5
+    assert plugin.smoothing == pytest.approx(0.5, abs=0.01)
     assert plugin.fps == "30 fps"
     plugin.fps = "60 fps"
     assert plugin.fps == "60 fps"

@@ -73,6 +73,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
             "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p",
         ])
         .args(["-c:a", "aac", "-b:a", "256k", "-shortest"])
+        // AAC stops at 96 kHz.
+        .args(if decoded.rate_hz > 96_000 {
+            &["-ar", "48000"][..]
+        } else {
+            &[]
+        })
         .arg(&args.output)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
