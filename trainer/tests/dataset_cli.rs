@@ -13,24 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const MVGEN: &str = env!("CARGO_BIN_EXE_mvgen");
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn mvgen(args: &[&str]) -> std::process::Output {
-    let out = Command::new(MVGEN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mvgen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{mvgen, tmp};
 
 /// Three 12-second synthetic videos, made once.
 fn videos() -> &'static Path {
