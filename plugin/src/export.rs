@@ -192,7 +192,7 @@ impl Bounce {
     }
 
     /// Note the generator the frames come from (hashing its file once).
-    pub fn set_model(&mut self, info: &ModelInfo, provider: String) {
+    pub fn set_model(&mut self, info: &ModelInfo, provider: &impl std::fmt::Display) {
         if self.model.as_ref().is_some_and(|m| m.path == info.path) {
             return;
         }
@@ -208,7 +208,7 @@ impl Bounce {
             epochs: info.epochs,
             dataset: info.dataset.clone(),
         });
-        self.provider = Some(provider);
+        self.provider = Some(provider.to_string());
     }
 
     /// Audio as the plugin passed it on, interleaved. The first call starts the bounce at

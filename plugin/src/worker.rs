@@ -274,9 +274,10 @@ fn make_frame(
     out.frame = packet.frame;
     out.band_levels = band_levels(packet);
     let mut generated = false;
-    let generator_info = generator
-        .as_ref()
-        .map(|g| (g.info().clone(), g.provider().to_string()));
+    let mut bounce = bounce;
+    if let (Some(b), Some(g)) = (bounce.as_deref_mut(), generator.as_deref()) {
+        b.set_model(g.info(), g.provider());
+    }
     if let Some(generator) = generator {
         let image = out.image.get_or_insert_with(Frame::default);
         let started = Instant::now();
@@ -297,9 +298,6 @@ fn make_frame(
         out.image = None;
     }
     if let Some(b) = bounce {
-        if let (Some(g), true) = (generator_info, generated) {
-            b.set_model(&g.0, g.1);
-        }
         b.frame(packet, out.image.as_ref());
     }
     if let Some(t) = tap {
