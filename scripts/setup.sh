@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mvgen's build and tests need on a fresh Debian 12: system packages from
 # Debian and a Python venv (.venv) from the package index. Safe to run again: it only
-# installs what is missing. Needs a Rust toolchain (cargo 1.92 or newer) already present.
+# installs what is missing. Needs a Rust toolchain (cargo 1.95 or newer) already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +9,11 @@ command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (carg
 
 # ffmpeg: video decoding, muxing and test media.
 # xvfb: a headless X server for the editor tests.
+# mesa-vulkan-drivers, libvulkan1: Vulkan on the CPU (lavapipe) where there is no GPU,
+#   for the editor's wgpu drawing in the tests (a GPU driver takes over where one is).
 # fonts-dejavu-core: the text in training loss plots.
 # python3-venv: the test venv, on a system Python.
-packages=(ffmpeg xvfb fonts-dejavu-core python3 python3-venv python3-pip)
+packages=(ffmpeg xvfb mesa-vulkan-drivers libvulkan1 fonts-dejavu-core python3 python3-venv python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,9 +4,11 @@
 //! Threads:
 //! - the host's audio thread runs [`capture::Capture`] (never allocates, locks or waits);
 //! - [`worker::Worker`] turns windows into frames;
-//! - the main thread activates and deactivates, which is where everything is allocated.
+//! - the main thread activates and deactivates, which is where everything is allocated;
+//! - the editor's GUI thread, only while its window is open ([`editor`]).
 
 pub mod capture;
+pub mod editor;
 pub mod export;
 pub mod handoff;
 pub mod params;
@@ -16,7 +18,7 @@ pub mod worker;
 use capture::{Capture, Pacing};
 use nice_plug::prelude::*;
 use params::MvGenParams;
-use status::Status;
+use status::{Mode, Status};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,8 +26,6 @@ use worker::{Published, Worker, WorkerSetup};
 
 /// A model to load when the session names none: for tests and headless use.
 pub const MODEL_ENV: &str = "MVGEN_MODEL";
-/// Threads for the CPU provider inside a DAW.
-const CPU_THREADS: usize = 2;
 
 pub struct MvGen {
     params: Arc<MvGenParams>,
@@ -34,7 +34,9 @@ pub struct MvGen {
     capture: Option<Capture>,
     worker: Option<Worker>,
     /// The latest frame, for the editor.
-    latest: Option<triple_buffer::Output<Published>>,
+    latest: editor::Latest,
+    /// The editor's size, kept while the plugin lives.
+    editor_state: Arc<nice_plug_egui::EguiEditorState>,
     /// The generator between activations, with the path and settings it was loaded for,
     /// so a host that reactivates (a rate change, a bounce) does not reload the model.
     kept: Option<(
@@ -49,12 +51,16 @@ impl Default for MvGen {
         // Route `log` records (assert_process_allocs reports through it) into tracing,
         // which nice-plug sets up. Fails harmlessly when a logger is already set.
         let _ = tracing_log::LogTracer::init();
+        let status = Status::new();
+        let editor_state = editor::default_state();
+        let _ = status.editor.set(editor_state.clone());
         Self {
             params: Arc::new(MvGenParams::default()),
-            status: Arc::new(Status::new()),
+            status: Arc::new(status),
             capture: None,
             worker: None,
-            latest: None,
+            latest: Default::default(),
+            editor_state,
             kept: None,
         }
     }
@@ -64,7 +70,8 @@ impl MvGen {
     /// Stop the worker and drop the audio-side state, keeping the generator. Main thread.
     fn shut_down(&mut self) {
         self.capture = None;
-        self.latest = None;
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.status.set_mode(Mode::Stopped);
         if let Some(worker) = self.worker.take() {
             let loaded = self.status.worker_report().model.map(|m| m.path);
             if let (Some(generator), Some(path)) = (worker.stop(), loaded) {
@@ -74,10 +81,7 @@ impl MvGen {
     }
 
     fn runtime_config(&self) -> mvgen_runtime::RuntimeConfig {
-        mvgen_runtime::RuntimeConfig {
-            execution: self.params.execution.value().into(),
-            cpu_threads: CPU_THREADS,
-        }
+        self.params.runtime_config()
     }
 
     /// Where and how this activation's bounce is exported.
@@ -137,12 +141,47 @@ impl Plugin for MvGen {
         },
     ];
 
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::EditorApp>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
+    /// nice-plug's logger (stderr, or the file `NICE_LOG` names; debug level in debug
+    /// builds), except that wgpu and naga, which log every shader they compile at debug
+    /// level, only report warnings.
+    fn setup_logger() -> Option<bool> {
+        use tracing::level_filters::LevelFilter;
+        use tracing_subscriber::layer::SubscriberExt;
+        let level = if cfg!(debug_assertions) {
+            LevelFilter::DEBUG
+        } else {
+            LevelFilter::INFO
+        };
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(level)
+            .with_target("wgpu_core", LevelFilter::WARN)
+            .with_target("wgpu_hal", LevelFilter::WARN)
+            .with_target("naga", LevelFilter::WARN);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_target(true)
+            .with_writer(nice_log::writer_from_env())
+            .finish()
+            .with(filter);
+        Some(tracing::subscriber::set_global_default(subscriber).is_ok())
+    }
+
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.editor_state.clone(),
+            self.params.clone(),
+            self.status.clone(),
+            self.latest.clone(),
+        )
     }
 
     fn activate(
@@ -168,9 +207,13 @@ impl Plugin for MvGen {
                 // Keep the audio flowing: the plugin passes audio through untouched and
                 // simply makes no frames.
                 nice_log!("analysis disabled: {e}");
+                self.status
+                    .report(|r| r.error = Some(format!("no frames at this setting: {e}")));
                 return true;
             }
         }
+        // The session's model (which an editor request also set) loads below.
+        let _ = self.status.take_load_request();
         let wanted = self.model_path();
         let runtime = self.runtime_config();
         let generator = match self.kept.take() {
@@ -198,7 +241,11 @@ impl Plugin for MvGen {
                     worker.load_model(path);
                 }
                 self.worker = Some(worker);
-                self.latest = Some(output);
+                *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(output);
+                self.status.set_mode(match pacing {
+                    Pacing::Offline => Mode::Offline,
+                    Pacing::Realtime => Mode::Live,
+                });
             }
             Err(e) => {
                 nice_log!("worker thread could not start, analysis disabled: {e}");

@@ -87,6 +87,22 @@ pub struct MvGenParams {
     /// (`export::default_export_dir`).
     #[persist = "export_dir"]
     pub export_dir: std::sync::RwLock<Option<String>>,
+    /// Models loaded before, newest first, for the editor's "Recent" menu.
+    #[persist = "recent_models"]
+    pub recent_models: std::sync::RwLock<Vec<String>>,
+}
+
+/// Threads for the CPU provider inside a DAW: the DAW needs the other cores.
+pub const CPU_THREADS: usize = 2;
+
+impl MvGenParams {
+    /// How a model loads now: the `execution` parameter and our thread budget.
+    pub fn runtime_config(&self) -> mvgen_runtime::RuntimeConfig {
+        mvgen_runtime::RuntimeConfig {
+            execution: self.execution.value().into(),
+            cpu_threads: CPU_THREADS,
+        }
+    }
 }
 
 impl Default for MvGenParams {
@@ -116,6 +132,7 @@ impl Default for MvGenParams {
             export: BoolParam::new("Export on bounce", true),
             model_path: std::sync::RwLock::new(None),
             export_dir: std::sync::RwLock::new(None),
+            recent_models: std::sync::RwLock::new(Vec::new()),
         }
     }
 }

@@ -7,8 +7,9 @@
 
 use mvgen_core::ModelInfo;
 use mvgen_runtime::ProviderReport;
+use mvgen_runtime::RuntimeConfig;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 #[derive(Default, Debug)]
@@ -36,8 +37,27 @@ pub struct Status {
     pub bounce_start: AtomicI64,
     /// Export audio samples dropped because the worker stalled past the offline wait.
     pub export_samples_dropped: AtomicU64,
+    /// The editor's state, which knows whether its window is open: the worker prepares
+    /// what only the editor shows (the input spectrogram) only while it is.
+    pub editor: std::sync::OnceLock<std::sync::Arc<nice_plug_egui::EguiEditorState>>,
+    /// What the plugin is doing, as a [`Mode`].
+    mode: AtomicU8,
     /// Never locked by the audio thread.
     report: Mutex<WorkerReport>,
+    /// A model the editor asked for, taken by the running worker (or left to the next
+    /// activation, which loads the session's model anyway).
+    load_request: Mutex<Option<(PathBuf, RuntimeConfig)>>,
+}
+
+/// What the plugin is doing, for the editor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Not activated by the host (or deactivated).
+    Stopped = 0,
+    /// Activated for real-time playback: frames follow the music live.
+    Live = 1,
+    /// Activated for an offline render (a bounce): every frame is made, none dropped.
+    Offline = 2,
 }
 
 /// What the editor shows about the generator.
@@ -66,6 +86,37 @@ impl Status {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Whether the editor window is open now.
+    pub fn editor_open(&self) -> bool {
+        self.editor.get().is_some_and(|e| e.is_open())
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::Relaxed);
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => Mode::Live,
+            2 => Mode::Offline,
+            _ => Mode::Stopped,
+        }
+    }
+
+    /// Ask the running worker to load `path` (the editor's "Load model"). Never call from
+    /// the audio thread.
+    pub fn request_load(&self, path: PathBuf, runtime: RuntimeConfig) {
+        *self.load_request.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, runtime));
+    }
+
+    /// The model the editor asked for, if any. Worker and main thread only.
+    pub fn take_load_request(&self) -> Option<(PathBuf, RuntimeConfig)> {
+        self.load_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Update the report. Never call from the audio thread.

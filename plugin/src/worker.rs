@@ -20,7 +20,7 @@ use crate::export::{Bounce, ExportSetup};
 use crate::handoff::{FramePacket, WorkerSide};
 use crate::status::Status;
 use mvgen_core::spectrogram::SIZE;
-use mvgen_core::Frame;
+use mvgen_core::{Frame, SpectrogramWindow};
 use mvgen_runtime::{Generator, RuntimeConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,16 +45,15 @@ pub struct Published {
     pub band_levels: [f32; NUM_BANDS],
     /// The generated frame, when a generator ran.
     pub image: Option<Frame>,
+    /// The frame's input window, only while the editor is open (it alone shows it).
+    pub spectrogram: Option<SpectrogramWindow>,
 }
 
 pub struct Worker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Option<Generator>>>,
-    models: Sender<Result<Generator, String>>,
-    /// Loads started and not yet received by the worker.
-    pending_loads: Arc<AtomicUsize>,
+    loader: Loader,
     runtime: RuntimeConfig,
-    status: Arc<Status>,
 }
 
 impl Worker {
@@ -66,25 +65,26 @@ impl Worker {
         setup: WorkerSetup,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (models, incoming) = channel();
+        let (sender, incoming) = channel();
         let WorkerSetup {
             pacing,
             runtime,
             generator,
             export,
         } = setup;
-        let pending_loads = Arc::new(AtomicUsize::new(0));
+        let loader = Loader {
+            sender,
+            pending: Arc::new(AtomicUsize::new(0)),
+            status: status.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("mvgen-worker".into())
             .spawn({
-                let (status, models) = (
-                    status.clone(),
-                    Models {
-                        incoming,
-                        pending: pending_loads.clone(),
-                    },
-                );
-                let stop = stop.clone();
+                let models = Models {
+                    incoming,
+                    loader: loader.clone(),
+                };
+                let (status, stop) = (status.clone(), stop.clone());
                 move || {
                     run(
                         side, status, publish, models, stop, pacing, generator, export,
@@ -94,10 +94,8 @@ impl Worker {
         Ok(Self {
             stop,
             thread: Some(thread),
-            models,
-            pending_loads,
+            loader,
             runtime,
-            status,
         })
     }
 
@@ -109,25 +107,37 @@ impl Worker {
 
     /// Load `path` on a loader thread and swap it in when it is ready. Main thread.
     pub fn load_model(&self, path: &Path) {
-        let (path, runtime, models, status) = (
-            path.to_owned(),
-            self.runtime.clone(),
-            self.models.clone(),
-            self.status.clone(),
-        );
-        status.report(|r| r.loading = Some(path.clone()));
-        self.pending_loads.fetch_add(1, Ordering::SeqCst);
+        self.loader.load(path, &self.runtime);
+    }
+}
+
+/// Starts loader threads whose generators the worker swaps in.
+#[derive(Clone)]
+struct Loader {
+    sender: Sender<Result<Generator, String>>,
+    /// Loads started and not yet received by the worker.
+    pending: Arc<AtomicUsize>,
+    status: Arc<Status>,
+}
+
+impl Loader {
+    fn load(&self, path: &Path, runtime: &RuntimeConfig) {
+        let (path, runtime, sender) = (path.to_owned(), runtime.clone(), self.sender.clone());
+        self.status.report(|r| r.loading = Some(path.clone()));
+        self.pending.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("mvgen-loader".into())
             .spawn(move || {
                 let loaded = Generator::load(&path, &runtime)
                     .map_err(|e| format!("{}: {e}", path.display()));
-                let _ = models.send(loaded);
+                let _ = sender.send(loaded);
             });
         if let Err(e) = spawned {
-            self.pending_loads.fetch_sub(1, Ordering::SeqCst);
-            self.status
-                .report(|r| r.error = Some(format!("could not start the model loader: {e}")));
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            self.status.report(|r| {
+                r.loading = None;
+                r.error = Some(format!("could not start the model loader: {e}"));
+            });
         }
     }
 }
@@ -150,10 +160,10 @@ pub struct WorkerSetup {
     pub export: Option<ExportSetup>,
 }
 
-/// Generators arriving from loader threads.
+/// Generators arriving from loader threads, and the loader for the editor's requests.
 struct Models {
     incoming: Receiver<Result<Generator, String>>,
-    pending: Arc<AtomicUsize>,
+    loader: Loader,
 }
 
 /// The longest an offline render waits for a model that is loading.
@@ -181,15 +191,19 @@ fn run(
         });
     }
     loop {
+        if let Some((path, runtime)) = status.take_load_request() {
+            models.loader.load(&path, &runtime);
+        }
         // Offline, a bounce's frames must all come from the model the session names:
         // wait for a load in progress instead of making summaries meanwhile.
-        let arrived = if pacing == Pacing::Offline && models.pending.load(Ordering::SeqCst) > 0 {
-            models.incoming.recv_timeout(OFFLINE_LOAD_WAIT).ok()
-        } else {
-            models.incoming.try_recv().ok()
-        };
+        let arrived =
+            if pacing == Pacing::Offline && models.loader.pending.load(Ordering::SeqCst) > 0 {
+                models.incoming.recv_timeout(OFFLINE_LOAD_WAIT).ok()
+            } else {
+                models.incoming.try_recv().ok()
+            };
         if let Some(loaded) = arrived {
-            models.pending.fetch_sub(1, Ordering::SeqCst);
+            models.loader.pending.fetch_sub(1, Ordering::SeqCst);
             match loaded {
                 Ok(g) => {
                     nice_plug::nice_log!(
@@ -273,6 +287,14 @@ fn make_frame(
     let out = publish.input_buffer_mut();
     out.frame = packet.frame;
     out.band_levels = band_levels(packet);
+    if status.editor_open() {
+        match &mut out.spectrogram {
+            Some(s) => s.clone_from(&packet.window),
+            None => out.spectrogram = Some((*packet.window).clone()),
+        }
+    } else {
+        out.spectrogram = None;
+    }
     let mut generated = false;
     let mut bounce = bounce;
     if let (Some(b), Some(g)) = (bounce.as_deref_mut(), generator.as_deref()) {
@@ -429,5 +451,83 @@ impl Tap {
             .append(true)
             .open(self.dir.join("errors.txt"))?;
         writeln!(f, "{message}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff::handoff;
+    use mvgen_runtime::Execution;
+
+    fn wait_for(status: &Status, done: impl Fn(&crate::status::WorkerReport) -> bool) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if done(&status.worker_report()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// The editor's "Load model" reaches a running worker through the status, and a bad
+    /// path is reported in plain words while the loaded model stays.
+    #[test]
+    fn editor_load_requests_reach_the_worker() {
+        let status = Arc::new(Status::new());
+        let (_audio, worker_side) = handoff(false);
+        let (input, _output) = triple_buffer::triple_buffer(&Published::default());
+        let runtime = RuntimeConfig {
+            execution: Execution::Cpu,
+            cpu_threads: 1,
+        };
+        let worker = Worker::spawn(
+            worker_side,
+            status.clone(),
+            input,
+            WorkerSetup {
+                pacing: Pacing::Realtime,
+                runtime: runtime.clone(),
+                generator: None,
+                export: None,
+            },
+        )
+        .unwrap();
+        let model = mvgen_default_model::path().unwrap();
+        status.request_load(model.clone(), runtime.clone());
+        assert!(
+            wait_for(&status, |r| r.model.is_some()),
+            "the model never loaded"
+        );
+        let report = status.worker_report();
+        assert_eq!(report.model.unwrap().path, model);
+        assert_eq!(report.loading, None);
+        assert_eq!(report.error, None);
+
+        status.request_load(PathBuf::from("/nonexistent/model.onnx"), runtime);
+        assert!(
+            wait_for(&status, |r| r.error.is_some()),
+            "no error reported"
+        );
+        let report = status.worker_report();
+        assert!(
+            report
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("/nonexistent/model.onnx"),
+            "{:?}",
+            report.error
+        );
+        assert_eq!(
+            report.model.unwrap().path,
+            model,
+            "the loaded model was lost"
+        );
+        assert!(
+            worker.stop().is_some(),
+            "the worker handed back its generator"
+        );
     }
 }

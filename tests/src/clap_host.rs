@@ -5,6 +5,7 @@
 //! duration of `process`.
 
 use anyhow::anyhow;
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader, Pckn};
@@ -24,11 +25,31 @@ impl SharedHandler<'_> for Shared {
     fn request_callback(&self) {}
 }
 
+/// The host side of the gui extension: the test's parent window has a fixed place, so
+/// requests from the editor are acknowledged and left to the test.
+impl HostGuiImpl for Shared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {}
+}
+
 struct TestHost;
 impl HostHandlers for TestHost {
     type Shared<'a> = Shared;
     type MainThread<'a> = ();
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostGui>();
+    }
 }
 
 /// nice-plug's CLAP parameter id for a string id (its `hash_param_id`).
@@ -107,9 +128,25 @@ impl Host {
         })
     }
 
+    /// The plugin's main-thread handle, for extensions such as the gui.
+    pub fn main_thread(&mut self) -> PluginMainThreadHandle<'_> {
+        self.instance.plugin_handle()
+    }
+
     /// Activate, process `input` (one Vec per channel) as `run` says, and deactivate.
     /// Returns the output channels.
     pub fn run(&mut self, run: &Run, input: &[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>> {
+        self.run_with(run, input, |_, _| Ok(()))
+    }
+
+    /// [`Self::run`], calling `between(main thread, samples processed)` after every block,
+    /// as a DAW's main thread works while its audio thread runs.
+    pub fn run_with(
+        &mut self,
+        run: &Run,
+        input: &[Vec<f32>],
+        mut between: impl FnMut(&mut PluginMainThreadHandle, usize) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         let Run {
             rate_hz,
             blocks,
@@ -204,6 +241,7 @@ impl Host {
                 out.extend_from_slice(&buf[..n]);
             }
             pos += n;
+            between(&mut self.instance.plugin_handle(), pos)?;
         }
         self.instance.deactivate(processor.stop_processing());
         Ok(output)

@@ -5,6 +5,7 @@
 //! Python venv; each says what is missing when it is not there, and fails.
 
 pub mod clap_host;
+pub mod editor_host;
 pub mod signals;
 pub mod tap;
 

@@ -2689,7 +2689,12 @@ impl<P: ClapPlugin> Wrapper<P> {
         let wrapper = unsafe { Arc::from_raw((*plugin).plugin_data as *const Self) };
 
         let result = {
-            if wrapper.editor_window.borrow().is_none() {
+            if wrapper.host_gui.borrow().is_none() {
+                // mvgen patch: the editor needs the host's gui extension for its callbacks;
+                // refuse instead of unwrapping None (which aborted the host).
+                crate::nice_error!("The host offers no CLAP gui extension; the editor cannot open");
+                false
+            } else if wrapper.editor_window.borrow().is_none() {
                 use std::error::Error;
 
                 use nice_plug_core::editor::{

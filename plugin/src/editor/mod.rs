@@ -1,0 +1,460 @@
+//! The editor: one resizable window (egui on baseview, drawn with wgpu) that shows the
+//! generated frames live beside the spectrogram the generator saw, and the controls.
+//!
+//! Threads: everything here runs on the editor's GUI thread, only while the window is
+//! open. It reads the worker's newest frame from the triple buffer, the counters
+//! (atomics) and the report (a mutex the audio thread never takes); it never touches the
+//! audio thread. Models load on the worker's loader thread; file dialogs run on a thread
+//! of their own so the window keeps painting while one is open.
+
+pub mod presenter;
+
+use crate::export::default_export_dir;
+use crate::params::MvGenParams;
+use crate::status::{Mode, Status};
+use crate::worker::Published;
+use egui::{Color32, RichText};
+use nice_plug::prelude::{Param, ParamSetter};
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{create_egui_editor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
+use presenter::{paint_crossfade, paint_picture, Presenter};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The worker's newest frame, shared between activations (the plugin replaces the buffer
+/// on each activation; the editor reads whichever is current).
+pub type Latest = Arc<Mutex<Option<triple_buffer::Output<Published>>>>;
+
+/// Models remembered in the "Recent" menu.
+const RECENT_MODELS: usize = 8;
+/// The window's first size, in logical points.
+const DEFAULT_SIZE: (u32, u32) = (880, 560);
+const MIN_SIZE: (f32, f32) = (560.0, 380.0);
+
+pub fn default_state() -> Arc<EguiEditorState> {
+    EguiEditorState::from_size(
+        nice_plug::editor::dpi::LogicalSize::new(DEFAULT_SIZE.0 as f32, DEFAULT_SIZE.1 as f32),
+        1.0,
+    )
+}
+
+/// How the window draws: as the presenter test draws offscreen, without dithering (the
+/// frames are 8-bit already; dithering would only add noise to them).
+pub fn graphics_config() -> nice_plug_egui::GraphicsConfig {
+    nice_plug_egui::GraphicsConfig {
+        dithering: false,
+        renderer_options: egui_wgpu::RendererOptions {
+            dithering: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The editor for the plugin.
+pub fn create(
+    state: Arc<EguiEditorState>,
+    params: Arc<MvGenParams>,
+    status: Arc<Status>,
+    latest: Latest,
+) -> Option<nice_plug_egui::EguiEditor<EditorApp>> {
+    let settings = EguiNiceSettings::new()
+        .with_tile("MVGen")
+        .with_graphics_config(graphics_config())
+        .with_resize_hint(
+            nice_plug::editor::ResizeHint::resizable().with_min_logical_size(
+                nice_plug::editor::dpi::LogicalSize::new(MIN_SIZE.0, MIN_SIZE.1),
+            ),
+        );
+    create_egui_editor(
+        state,
+        nice_plug_egui::RepaintNotifier::new(),
+        settings,
+        EditorApp {
+            params,
+            status,
+            latest,
+            presenter: Presenter::default(),
+            gui: None,
+            dialog: None,
+            typed_path: String::new(),
+        },
+    )
+}
+
+/// What a file dialog thread answers.
+enum Picked {
+    Model(PathBuf),
+    ExportFolder(PathBuf),
+}
+
+pub struct EditorApp {
+    params: Arc<MvGenParams>,
+    status: Arc<Status>,
+    latest: Latest,
+    presenter: Presenter,
+    gui: Option<nice_plug::context::gui::GuiContext>,
+    /// The open file dialog's answer, if one is open.
+    dialog: Option<Receiver<Option<Picked>>>,
+    /// The model path field, for typing or pasting a path.
+    typed_path: String,
+}
+
+impl NiceEguiApp for EditorApp {
+    fn build(
+        &mut self,
+        _egui_ctx: egui::Context,
+        gui: nice_plug::context::gui::GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        // A new window has a new egui context: textures from an earlier one are gone.
+        self.presenter.clear();
+        self.gui = Some(gui);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        let ctx = ui.ctx().clone();
+        self.take_picked();
+        let smoothing = self.params.smoothing.value();
+        if let Some(output) = self
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            self.presenter.update(&ctx, output.read(), smoothing);
+        }
+        let report = self.status.worker_report();
+        let Some(gui) = self.gui.clone() else {
+            return;
+        };
+        let setter = gui.param_setter();
+
+        egui::Panel::top("model").show(ui, |ui| self.model_bar(ui, &report));
+        egui::Panel::bottom("controls").show(ui, |ui| {
+            self.controls(ui, &setter, &report);
+        });
+        egui::CentralPanel::default().show(ui, |ui| self.pictures(ui, &report));
+        // Frames arrive at up to 60 fps and fade between: keep painting while open.
+        ctx.request_repaint();
+    }
+}
+
+impl EditorApp {
+    fn model_bar(&mut self, ui: &mut egui::Ui, report: &crate::status::WorkerReport) {
+        ui.add_space(4.0);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("MVGen").strong().size(18.0));
+            ui.separator();
+            match &report.model {
+                Some(m) => {
+                    ui.label(RichText::new(m.display_name()).strong())
+                        .on_hover_text(m.path.display().to_string());
+                    let mut facts = Vec::new();
+                    if let Some(ngf) = m.ngf {
+                        facts.push(format!("ngf {ngf}"));
+                    }
+                    if let Some(epochs) = m.epochs {
+                        facts.push(format!("{epochs} epochs"));
+                    }
+                    if let Some(dataset) = &m.dataset {
+                        facts.push(format!("dataset: {dataset}"));
+                    }
+                    if m.is_foreign() {
+                        facts.push("foreign model (no mvgen metadata)".into());
+                    }
+                    ui.label(facts.join(" · "));
+                }
+                None => {
+                    ui.label("No model loaded");
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let open = self.dialog.is_some();
+                if ui
+                    .add_enabled(!open, egui::Button::new("Load model…"))
+                    .clicked()
+                {
+                    self.pick(true);
+                }
+                let recent = self
+                    .params
+                    .recent_models
+                    .read()
+                    .map(|r| r.clone())
+                    .unwrap_or_default();
+                ui.menu_button("Recent", |ui| {
+                    if recent.is_empty() {
+                        ui.label("No models loaded yet");
+                    }
+                    for path in recent {
+                        if ui.button(&path).clicked() {
+                            self.load_model(PathBuf::from(path));
+                            ui.close();
+                        }
+                    }
+                });
+            });
+        });
+        ui.horizontal(|ui| {
+            ui.label("Model file:");
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut self.typed_path)
+                    .hint_text("path to an .onnx generator")
+                    .desired_width(320.0),
+            );
+            let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Load").clicked() || entered) && !self.typed_path.trim().is_empty() {
+                self.load_model(PathBuf::from(self.typed_path.trim()));
+            }
+        });
+        ui.horizontal(|ui| {
+            let (mode, colour) = match self.status.mode() {
+                Mode::Live => ("Live", Color32::from_rgb(90, 200, 120)),
+                Mode::Offline => ("Offline render", Color32::from_rgb(230, 180, 60)),
+                Mode::Stopped => ("Stopped", Color32::GRAY),
+            };
+            ui.label(RichText::new(mode).color(colour).strong());
+            ui.separator();
+            match &report.provider {
+                Some(p) => {
+                    ui.label(format!("Runs on {} ({})", p.provider, p.device));
+                    if let Some(why) = &p.fallback {
+                        ui.label(RichText::new("GPU not used").color(Color32::GRAY))
+                            .on_hover_text(why);
+                    }
+                }
+                None => {
+                    ui.label("Runs on —");
+                }
+            }
+            if ui
+                .small_button("Reload")
+                .on_hover_text("Load the model again with the Execution setting below")
+                .clicked()
+            {
+                if let Some(m) = &report.model {
+                    self.load_model(m.path.clone());
+                }
+            }
+            ui.separator();
+            ui.label(format!("{:.1} ms per frame", report.inference_ms));
+            ui.separator();
+            let dropped = Status::get(&self.status.windows_dropped)
+                + Status::get(&self.status.windows_expired)
+                + Status::get(&self.status.frames_overflowed);
+            ui.label(format!(
+                "frame {} · {} dropped · {} skipped",
+                self.status.last_frame.load(Ordering::Relaxed).max(0),
+                dropped,
+                Status::get(&self.status.windows_skipped),
+            ))
+            .on_hover_text(
+                "Dropped: windows the worker could not take in time.\n\
+                 Skipped: stale windows passed over for a newer one (live only).",
+            );
+        });
+        ui.add_space(2.0);
+    }
+
+    fn controls(
+        &mut self,
+        ui: &mut egui::Ui,
+        setter: &ParamSetter,
+        report: &crate::status::WorkerReport,
+    ) {
+        let params = self.params.clone();
+        let p = &params;
+        ui.add_space(4.0);
+        egui::Grid::new("params")
+            .num_columns(4)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                ui.label(p.fps.name());
+                ui.add(ParamSlider::for_param(&p.fps, setter));
+                ui.label(p.input_gain_db.name());
+                ui.add(ParamSlider::for_param(&p.input_gain_db, setter));
+                ui.end_row();
+                ui.label(p.smoothing.name());
+                ui.add(ParamSlider::for_param(&p.smoothing, setter));
+                ui.label(p.execution.name());
+                ui.add(ParamSlider::for_param(&p.execution, setter));
+                ui.end_row();
+            });
+        ui.horizontal(|ui| {
+            let mut export = p.export.value();
+            if ui.checkbox(&mut export, p.export.name()).changed() {
+                setter.begin_set_parameter(&p.export);
+                setter.set_parameter(&p.export, export);
+                setter.end_set_parameter(&p.export);
+            }
+            let folder = p
+                .export_dir
+                .read()
+                .ok()
+                .and_then(|d| d.clone())
+                .map_or_else(default_export_dir, PathBuf::from);
+            ui.label(format!("to {}", folder.display()));
+            if ui
+                .add_enabled(self.dialog.is_none(), egui::Button::new("Folder…"))
+                .clicked()
+            {
+                self.pick(false);
+            }
+        });
+        if let Some(dir) = &report.last_bounce {
+            ui.label(format!("Last bounce: {}", dir.display()));
+        }
+        if let Some(path) = &report.loading {
+            ui.label(format!("Loading {}…", path.display()));
+        }
+        let non_finite = Status::get(&self.status.non_finite_samples);
+        if non_finite > 0 {
+            ui.label(
+                RichText::new(format!(
+                    "{non_finite} NaN or infinite input samples were analysed as silence \
+                     (the audio itself passes through untouched)."
+                ))
+                .color(Color32::from_rgb(230, 180, 60)),
+            );
+        }
+        if let Some(error) = &report.error {
+            ui.label(RichText::new(error).color(Color32::from_rgb(240, 90, 90)));
+        }
+        ui.add_space(4.0);
+    }
+
+    fn pictures(&mut self, ui: &mut egui::Ui, report: &crate::status::WorkerReport) {
+        let area = ui.available_rect_before_wrap();
+        let gap = 8.0;
+        let caption = 18.0;
+        let half = (area.width() - gap) / 2.0;
+        let left = egui::Rect::from_min_size(area.min, egui::vec2(half, area.height()));
+        let right = egui::Rect::from_min_size(
+            area.min + egui::vec2(half + gap, 0.0),
+            egui::vec2(half, area.height()),
+        );
+        let painter = ui.painter_at(area);
+        let text = ui.visuals().text_color();
+        let font = egui::FontId::proportional(13.0);
+        for (rect, title) in [
+            (left, "Input: spectrogram, last 1.5 s"),
+            (right, "Generated frame"),
+        ] {
+            painter.text(
+                rect.center_top(),
+                egui::Align2::CENTER_TOP,
+                title,
+                font.clone(),
+                text,
+            );
+        }
+        let shrink =
+            |r: egui::Rect| egui::Rect::from_min_max(r.min + egui::vec2(0.0, caption), r.max);
+        match self.presenter.spectrogram_texture() {
+            Some(t) => paint_picture(&painter, shrink(left), t),
+            None => {
+                painter.text(
+                    shrink(left).center(),
+                    egui::Align2::CENTER_CENTER,
+                    "Waiting for audio",
+                    font.clone(),
+                    Color32::GRAY,
+                );
+            }
+        }
+        match self.presenter.frame_textures() {
+            Some((from, to)) => {
+                let fps: mvgen_core::Fps = self.params.fps.value().into();
+                let interval = Duration::from_secs_f64(1.0 / fps.per_second() as f64);
+                let mix = self.presenter.mix(Instant::now(), interval);
+                paint_crossfade(&painter, shrink(right), from, to, mix);
+            }
+            None => {
+                let why = if report.model.is_none() {
+                    "Frames appear once a model is loaded"
+                } else {
+                    "Frames appear while audio plays"
+                };
+                painter.text(
+                    shrink(right).center(),
+                    egui::Align2::CENTER_CENTER,
+                    why,
+                    font,
+                    Color32::GRAY,
+                );
+            }
+        }
+        ui.allocate_rect(area, egui::Sense::hover());
+    }
+
+    /// Open a native file dialog on its own thread: a model file, or the export folder.
+    fn pick(&mut self, model: bool) {
+        let (send, receive) = channel();
+        let spawned = std::thread::Builder::new()
+            .name("mvgen-file-dialog".into())
+            .spawn(move || {
+                let picked = if model {
+                    rfd::FileDialog::new()
+                        .set_title("Load an mvgen generator")
+                        .add_filter("ONNX model", &["onnx"])
+                        .pick_file()
+                        .map(Picked::Model)
+                } else {
+                    rfd::FileDialog::new()
+                        .set_title("Export bounces to")
+                        .pick_folder()
+                        .map(Picked::ExportFolder)
+                };
+                let _ = send.send(picked);
+            });
+        match spawned {
+            Ok(_) => self.dialog = Some(receive),
+            Err(e) => self
+                .status
+                .report(|r| r.error = Some(format!("could not open a file dialog: {e}"))),
+        }
+    }
+
+    /// Act on a file dialog's answer once it has one.
+    fn take_picked(&mut self) {
+        let Some(dialog) = &self.dialog else {
+            return;
+        };
+        let picked = match dialog.try_recv() {
+            Ok(picked) => picked,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+        };
+        self.dialog = None;
+        match picked {
+            Some(Picked::Model(path)) => self.load_model(path),
+            Some(Picked::ExportFolder(dir)) => {
+                if let Ok(mut saved) = self.params.export_dir.write() {
+                    *saved = Some(dir.to_string_lossy().into_owned());
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Make `path` the session's model, remember it, and have the worker load it (now, or
+    /// at the next activation when the host has not started audio).
+    fn load_model(&mut self, path: PathBuf) {
+        let text = path.to_string_lossy().into_owned();
+        if let Ok(mut saved) = self.params.model_path.write() {
+            *saved = Some(text.clone());
+        }
+        if let Ok(mut recent) = self.params.recent_models.write() {
+            recent.retain(|p| p != &text);
+            recent.insert(0, text.clone());
+            recent.truncate(RECENT_MODELS);
+        }
+        self.typed_path = text;
+        self.status.request_load(path, self.params.runtime_config());
+    }
+}
