@@ -48,7 +48,7 @@ impl Xvfb {
                     &display,
                     "-screen",
                     "0",
-                    "1600x1000x24",
+                    "2560x1600x24",
                     "-nolisten",
                     "tcp",
                     "-noreset",
@@ -156,8 +156,9 @@ pub struct EditorWindow {
 }
 
 impl EditorWindow {
-    /// Open the plugin's editor embedded in a new X11 window, at scale 1.
-    pub fn open(plugin: &mut PluginMainThreadHandle) -> anyhow::Result<Self> {
+    /// Open the plugin's editor embedded in a new X11 window, at `scale` (the display's
+    /// HiDPI factor, as a host passes it).
+    pub fn open(plugin: &mut PluginMainThreadHandle, scale: f64) -> anyhow::Result<Self> {
         let gui: PluginGui = plugin
             .get_extension()
             .ok_or_else(|| anyhow!("the plugin has no gui extension"))?;
@@ -171,8 +172,8 @@ impl EditorWindow {
         let (conn, screen_num) = x11rb::connect(None).context("connecting to the X server")?;
         gui.create(plugin, config)
             .map_err(|e| anyhow!("gui.create: {e:?}"))?;
-        // A plugin may refuse set_scale when it reads the scale itself; that is allowed.
-        let _ = gui.set_scale(plugin, 1.0);
+        gui.set_scale(plugin, scale)
+            .map_err(|e| anyhow!("gui.set_scale({scale}): {e:?}"))?;
         let GuiSize { width, height } = gui
             .get_size(plugin)
             .ok_or_else(|| anyhow!("gui.get_size failed"))?;

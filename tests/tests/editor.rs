@@ -51,7 +51,7 @@ fn editor_shows_live_frames_resizes_and_survives_reopening() {
     let mut host = Host::load(&clap_bundle()).unwrap();
 
     // Opened before any audio: the window paints, and shows no frame yet.
-    let mut window = EditorWindow::open(&mut host.main_thread()).unwrap();
+    let mut window = EditorWindow::open(&mut host.main_thread(), 1.0).unwrap();
     settle();
     let idle = window.screenshot().unwrap();
     save(&idle, "editor-idle.png", &dir);
@@ -130,7 +130,7 @@ fn editor_shows_live_frames_resizes_and_survives_reopening() {
 
     // Open and close 50 times: no crash, and memory settles.
     let mut cycle = |host: &mut Host| {
-        let w = EditorWindow::open(&mut host.main_thread())
+        let w = EditorWindow::open(&mut host.main_thread(), 1.0)
             .unwrap_or_else(|e| panic!("reopening: {e:#} (X server {})", x.state()));
         std::thread::sleep(Duration::from_millis(100));
         w.close(&mut host.main_thread()).unwrap();
@@ -151,6 +151,20 @@ fn editor_shows_live_frames_resizes_and_survives_reopening() {
         grown < RSS_BOUND_MIB,
         "memory grew {grown:.1} MiB over 40 open/close cycles (bound {RSS_BOUND_MIB} MiB)"
     );
+
+    // HiDPI: at scale 2 the editor asks for twice the pixels of its (kept) size, and
+    // draws at that size.
+    let sharp = EditorWindow::open(&mut host.main_thread(), 2.0).unwrap();
+    assert_eq!(
+        (sharp.width, sharp.height),
+        (2 * w, 2 * h),
+        "the editor (last sized {w}x{h}) ignored the host's scale"
+    );
+    settle();
+    let shot = sharp.screenshot().unwrap();
+    save(&shot, "editor-scale-2.png", &dir);
+    assert!(shot.distinct_colours() > 20, "nothing drawn at scale 2");
+    sharp.close(&mut host.main_thread()).unwrap();
 
     // Audio still flows after all that, and the plugin unloads cleanly.
     let input = stereo(RATE_HZ, 0.5, 8);
