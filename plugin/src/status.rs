@@ -40,6 +40,8 @@ pub struct Status {
     /// The editor's state, which knows whether its window is open: the worker prepares
     /// what only the editor shows (the input spectrogram) only while it is.
     pub editor: std::sync::OnceLock<std::sync::Arc<nice_plug_egui::EguiEditorState>>,
+    /// Wakes the editor for a repaint (an atomic flag its window polls).
+    pub repaint: std::sync::OnceLock<nice_plug_egui::RepaintNotifier>,
     /// What the plugin is doing, as a [`Mode`].
     mode: AtomicU8,
     /// Never locked by the audio thread.
@@ -91,6 +93,13 @@ impl Status {
     /// Whether the editor window is open now.
     pub fn editor_open(&self) -> bool {
         self.editor.get().is_some_and(|e| e.is_open())
+    }
+
+    /// Ask the open editor to repaint: a new frame is published.
+    pub fn notify_editor(&self) {
+        if let Some(r) = self.repaint.get() {
+            r.request_repaint();
+        }
     }
 
     pub fn set_mode(&self, mode: Mode) {

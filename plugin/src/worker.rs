@@ -329,6 +329,7 @@ fn make_frame(
         }
     }
     publish.publish();
+    status.notify_editor();
 }
 
 /// Pass the audio the audio thread sent for a bounce to the export, starting the export

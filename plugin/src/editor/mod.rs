@@ -7,6 +7,7 @@
 //! audio thread. Models load on the worker's loader thread; file dialogs run on a thread
 //! of their own so the window keeps painting while one is open.
 
+pub mod offscreen;
 pub mod presenter;
 
 use crate::export::default_export_dir;
@@ -33,6 +34,8 @@ const RECENT_MODELS: usize = 8;
 /// The window's first size, in logical points.
 const DEFAULT_SIZE: (u32, u32) = (880, 560);
 const MIN_SIZE: (f32, f32) = (560.0, 380.0);
+/// How often the counters and the report refresh when no frame arrives.
+const STATUS_REFRESH: Duration = Duration::from_millis(250);
 
 pub fn default_state() -> Arc<EguiEditorState> {
     EguiEditorState::from_size(
@@ -69,9 +72,12 @@ pub fn create(
                 nice_plug::editor::dpi::LogicalSize::new(MIN_SIZE.0, MIN_SIZE.1),
             ),
         );
+    let repaint = status
+        .repaint
+        .get_or_init(nice_plug_egui::RepaintNotifier::new);
     create_egui_editor(
         state,
-        nice_plug_egui::RepaintNotifier::new(),
+        repaint.clone(),
         settings,
         EditorApp {
             params,
@@ -138,9 +144,18 @@ impl NiceEguiApp for EditorApp {
         egui::Panel::bottom("controls").show(ui, |ui| {
             self.controls(ui, &setter, &report);
         });
-        egui::CentralPanel::default().show(ui, |ui| self.pictures(ui, &report));
-        // Frames arrive at up to 60 fps and fade between: keep painting while open.
-        ctx.request_repaint();
+        let fading = egui::CentralPanel::default()
+            .show(ui, |ui| self.pictures(ui, &report))
+            .inner;
+        // Repaint at the display's rate only while a fade runs; a new frame wakes the
+        // window through the repaint notifier (the worker's `notify_editor`), and the
+        // counters refresh a few times a second. Without a GPU (lavapipe), drawing the two
+        // pictures costs about 24 ms (BENCHMARKS.md), so idle repaints would cost a core.
+        if fading {
+            ctx.request_repaint();
+        } else {
+            ctx.request_repaint_after(STATUS_REFRESH);
+        }
     }
 }
 
@@ -328,7 +343,9 @@ impl EditorApp {
         ui.add_space(4.0);
     }
 
-    fn pictures(&mut self, ui: &mut egui::Ui, report: &crate::status::WorkerReport) {
+    /// Paint the two pictures; true while the frame is still fading in.
+    fn pictures(&mut self, ui: &mut egui::Ui, report: &crate::status::WorkerReport) -> bool {
+        let mut fading = false;
         let area = ui.available_rect_before_wrap();
         let gap = 8.0;
         let caption = 18.0;
@@ -373,6 +390,7 @@ impl EditorApp {
                 let interval = Duration::from_secs_f64(1.0 / fps.per_second() as f64);
                 let mix = self.presenter.mix(Instant::now(), interval);
                 paint_crossfade(&painter, shrink(right), from, to, mix);
+                fading = mix < 1.0;
             }
             None => {
                 let why = if report.model.is_none() {
@@ -390,6 +408,7 @@ impl EditorApp {
             }
         }
         ui.allocate_rect(area, egui::Sense::hover());
+        fading
     }
 
     /// Open a native file dialog on its own thread: a model file, or the export folder.
