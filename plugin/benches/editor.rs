@@ -40,7 +40,7 @@ fn repaint(c: &mut Criterion) {
         let mut k = 0i64;
         b.iter(|| {
             k += 1;
-            published.frame = k;
+            published.sequence = k as u64;
             published.image = Some(frames[(k % 2) as usize].clone());
             presenter.update(&ctx, &published, 0.5);
             let (from, to) = presenter.frame_textures().unwrap();

@@ -70,7 +70,7 @@ impl MvGen {
     /// Stop the worker and drop the audio-side state, keeping the generator. Main thread.
     fn shut_down(&mut self) {
         self.capture = None;
-        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        // `latest` stays: while stopped, the editor keeps showing the last frame.
         self.status.set_mode(Mode::Stopped);
         if let Some(worker) = self.worker.take() {
             let loaded = self.status.worker_report().model.map(|m| m.path);

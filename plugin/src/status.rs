@@ -26,6 +26,8 @@ pub struct Status {
     pub non_finite_samples: AtomicU64,
     /// Windows the worker finished.
     pub windows_processed: AtomicU64,
+    /// Frames published to the editor, over all activations: the newest one's number.
+    pub frames_published: AtomicU64,
     /// Stale windows the worker returned unprocessed because a newer one was waiting.
     pub windows_skipped: AtomicU64,
     /// Windows on which the generator failed.

@@ -40,6 +40,9 @@ pub const TAP_ENV: &str = "MVGEN_TAP_DIR";
 /// What the worker publishes for the editor and the exporter: the newest frame.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Published {
+    /// Counts publications over the plugin's life (0: nothing published yet), so the
+    /// editor can tell a new frame from one it has shown.
+    pub sequence: u64,
     pub frame: i64,
     /// Mean image value per band of the window, in [-1, 1], low frequencies first.
     pub band_levels: [f32; NUM_BANDS],
@@ -285,6 +288,7 @@ fn make_frame(
     bounce: Option<&mut Bounce>,
 ) {
     let out = publish.input_buffer_mut();
+    out.sequence = status.frames_published.fetch_add(1, Ordering::Relaxed) + 1;
     out.frame = packet.frame;
     out.band_levels = band_levels(packet);
     if status.editor_open() {

@@ -119,6 +119,9 @@ impl NiceEguiApp for EditorApp {
         // A new window has a new egui context: textures from an earlier one are gone.
         self.presenter.clear();
         self.gui = Some(gui);
+        if let Some(path) = self.params.model_path.read().ok().and_then(|p| p.clone()) {
+            self.typed_path = path;
+        }
         Ok(())
     }
 

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 const IMAGE_SIZE: [usize; 2] = [SIZE, SIZE];
 
 pub struct Presenter {
-    /// The frame index last taken from the worker.
-    last_frame: Option<i64>,
+    /// The publication last taken from the worker (`Published::sequence`).
+    last_sequence: u64,
     /// The smoothed frame, as the export would write it.
     shown: Frame,
     /// Whether `shown` holds a frame yet (the first frame is shown as generated).
@@ -38,7 +38,7 @@ pub struct Presenter {
 impl Default for Presenter {
     fn default() -> Self {
         Self {
-            last_frame: None,
+            last_sequence: 0,
             shown: Frame::default(),
             primed: false,
             frames: None,
@@ -53,10 +53,10 @@ impl Presenter {
     /// Take the worker's newest frame if it is new. Uploads at most one frame and one
     /// spectrogram per generated frame.
     pub fn update(&mut self, ctx: &egui::Context, published: &Published, smoothing: f32) {
-        if self.last_frame == Some(published.frame) {
+        if published.sequence == self.last_sequence {
             return;
         }
-        self.last_frame = Some(published.frame);
+        self.last_sequence = published.sequence;
         if let Some(window) = &published.spectrogram {
             let image = ColorImage::from_gray(IMAGE_SIZE, &window.to_gray8());
             match &mut self.spectrogram {
@@ -192,17 +192,17 @@ mod tests {
         let ctx = egui::Context::default();
         let mut p = Presenter::default();
         let mut published = Published {
-            frame: 0,
+            sequence: 1,
             image: Some(Frame::from_planes(&vec![1.0; mvgen_core::frame::FRAME_VALUES]).unwrap()),
             ..Published::default()
         };
         p.update(&ctx, &published, 0.5);
         assert!(p.shown.planes().iter().all(|&v| v == 1.0));
-        published.frame = 1;
+        published.sequence = 2;
         published.image = Some(Frame::default()); // all -1
         p.update(&ctx, &published, 0.5);
         assert!(p.shown.planes().iter().all(|&v| v == 0.0));
-        // The same frame index again changes nothing.
+        // The same publication again changes nothing.
         p.update(&ctx, &published, 0.5);
         assert!(p.shown.planes().iter().all(|&v| v == 0.0));
         let (from, to) = p.frame_textures().unwrap();
