@@ -165,7 +165,10 @@ fn editor_shows_live_frames_resizes_and_survives_reopening() {
     save(&shot, "editor-scale-2.png", &dir);
     // Stopped, the editor still shows the last frame it made.
     let kept = shot.colourful_share(shot.width / 2, shot.width, SPREAD);
-    assert!(kept > 0.10, "the last frame is gone after stopping: {kept:.3}");
+    assert!(
+        kept > 0.10,
+        "the last frame is gone after stopping: {kept:.3}"
+    );
     sharp.close(&mut host.main_thread()).unwrap();
 
     // Audio still flows after all that, and the plugin unloads cleanly.

@@ -208,6 +208,16 @@ pub fn print(report: &Report) {
     }
 }
 
+/// `mvgen eval`: print the table and keep it as `eval.json` in the run.
+pub fn command(a: &crate::cli::EvalArgs) -> anyhow::Result<()> {
+    let report = evaluate(&a.run)?;
+    print(&report);
+    crate::dataset::write_atomic(
+        &a.run.join("eval.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,14 +251,4 @@ mod tests {
         };
         assert_eq!(mean_frame(&[e(0), e(3)]), vec![2; 6]);
     }
-}
-
-/// `mvgen eval`: print the table and keep it as `eval.json` in the run.
-pub fn command(a: &crate::cli::EvalArgs) -> anyhow::Result<()> {
-    let report = evaluate(&a.run)?;
-    print(&report);
-    crate::dataset::write_atomic(
-        &a.run.join("eval.json"),
-        &serde_json::to_vec_pretty(&report)?,
-    )
 }

@@ -287,48 +287,6 @@ pub fn export(
     Ok(worst)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mvgen_core::SpectrogramWindow;
-
-    fn inputs() -> Vec<SpectrogramWindow> {
-        // A swept pattern and a flat one: structure and the silence floor.
-        let swept: Vec<f32> = (0..256 * 256)
-            .map(|i| {
-                (((i % 256) as f32 * 0.05).sin() * ((i / 256) as f32 * 0.03).cos()).clamp(-1.0, 1.0)
-            })
-            .collect();
-        vec![
-            SpectrogramWindow::from_pixels(&swept).unwrap(),
-            SpectrogramWindow::default(),
-        ]
-    }
-
-    /// burn's forward pass and ONNX Runtime's agree for every generator size we ship.
-    #[test]
-    fn export_matches_burn_for_each_ngf() {
-        let dir = std::env::temp_dir().join(format!("mvgen-export-{}", std::process::id()));
-        for ngf in [16, 32, 64] {
-            let g = Generator::new(ngf, ngf as u64, &Device::flex());
-            let info = ExportInfo {
-                name: format!("parity-{ngf}"),
-                epochs: 0,
-                dataset: "none".into(),
-            };
-            let path = dir.join(format!("g{ngf}.onnx"));
-            let worst = export(&g, &info, &path, &inputs()).unwrap();
-            assert!(worst <= PARITY_TOLERANCE, "ngf {ngf}: {worst}");
-            let meta = mvgen_core::model::inspect(&path).unwrap();
-            assert_eq!(meta.ngf, Some(ngf as u32));
-            assert_eq!(meta.name.as_deref(), Some(info.name.as_str()));
-            assert!(!meta.is_foreign());
-            eprintln!("ngf {ngf}: max |burn - onnx| = {worst:e}");
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
 /// `mvgen export`.
 pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
     let cfg = crate::train::read_config(&a.run)?;
@@ -375,4 +333,46 @@ pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
         inputs.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mvgen_core::SpectrogramWindow;
+
+    fn inputs() -> Vec<SpectrogramWindow> {
+        // A swept pattern and a flat one: structure and the silence floor.
+        let swept: Vec<f32> = (0..256 * 256)
+            .map(|i| {
+                (((i % 256) as f32 * 0.05).sin() * ((i / 256) as f32 * 0.03).cos()).clamp(-1.0, 1.0)
+            })
+            .collect();
+        vec![
+            SpectrogramWindow::from_pixels(&swept).unwrap(),
+            SpectrogramWindow::default(),
+        ]
+    }
+
+    /// burn's forward pass and ONNX Runtime's agree for every generator size we ship.
+    #[test]
+    fn export_matches_burn_for_each_ngf() {
+        let dir = std::env::temp_dir().join(format!("mvgen-export-{}", std::process::id()));
+        for ngf in [16, 32, 64] {
+            let g = Generator::new(ngf, ngf as u64, &Device::flex());
+            let info = ExportInfo {
+                name: format!("parity-{ngf}"),
+                epochs: 0,
+                dataset: "none".into(),
+            };
+            let path = dir.join(format!("g{ngf}.onnx"));
+            let worst = export(&g, &info, &path, &inputs()).unwrap();
+            assert!(worst <= PARITY_TOLERANCE, "ngf {ngf}: {worst}");
+            let meta = mvgen_core::model::inspect(&path).unwrap();
+            assert_eq!(meta.ngf, Some(ngf as u32));
+            assert_eq!(meta.name.as_deref(), Some(info.name.as_str()));
+            assert!(!meta.is_foreign());
+            eprintln!("ngf {ngf}: max |burn - onnx| = {worst:e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

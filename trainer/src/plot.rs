@@ -86,7 +86,8 @@ pub fn loss_curve(csv: &Path, png: &Path) -> anyhow::Result<()> {
         .x_desc("epoch")
         .y_desc("loss")
         .draw()?;
-    let series: [(&str, RGBColor, fn(&(usize, f64, f64, f64)) -> f64); 3] = [
+    type Pick = fn(&(usize, f64, f64, f64)) -> f64;
+    let series: [(&str, RGBColor, Pick); 3] = [
         ("G L1", BLUE, |m| m.1),
         ("G GAN", RED, |m| m.2),
         ("D (real+fake)/2", GREEN, |m| m.3),
