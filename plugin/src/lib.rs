@@ -86,14 +86,8 @@ impl MvGen {
 
     /// Where and how this activation's bounce is exported.
     fn export_setup(&self, layout: &AudioIOLayout, rate_hz: u32) -> export::ExportSetup {
-        let saved = self
-            .params
-            .export_dir
-            .read()
-            .map(|d| d.clone())
-            .unwrap_or_default();
         export::ExportSetup {
-            root: saved.map_or_else(export::default_export_dir, PathBuf::from),
+            root: self.params.export_folder(),
             rate_hz,
             channels: layout.main_output_channels.map_or(1, |c| c.get() as u16),
             params: self.params.clone(),
@@ -102,14 +96,8 @@ impl MvGen {
 
     /// The model the session names, else `$MVGEN_MODEL`, else the embedded default.
     fn model_path(&self) -> Option<PathBuf> {
-        let saved = self
-            .params
-            .model_path
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_default();
-        saved
-            .map(PathBuf::from)
+        self.params
+            .saved_model()
             .or_else(|| std::env::var_os(MODEL_ENV).map(PathBuf::from))
             .or_else(|| match mvgen_default_model::path() {
                 Ok(path) => Some(path),

@@ -95,7 +95,54 @@ pub struct MvGenParams {
 /// Threads for the CPU provider inside a DAW: the DAW needs the other cores.
 pub const CPU_THREADS: usize = 2;
 
+/// A persisted field's value (a lock poisoned by a panic still holds a valid value).
+fn saved<T: Clone>(field: &std::sync::RwLock<T>) -> T {
+    field.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Replace a persisted field's value.
+fn save<T>(field: &std::sync::RwLock<T>, update: impl FnOnce(&mut T)) {
+    update(&mut field.write().unwrap_or_else(|e| e.into_inner()));
+}
+
 impl MvGenParams {
+    /// The model the session names, if any.
+    pub fn saved_model(&self) -> Option<std::path::PathBuf> {
+        saved(&self.model_path).map(Into::into)
+    }
+
+    pub fn set_model(&self, path: &std::path::Path) {
+        save(&self.model_path, |m| {
+            *m = Some(path.to_string_lossy().into_owned())
+        });
+    }
+
+    /// Where bounces are exported: the session's folder, else the default.
+    pub fn export_folder(&self) -> std::path::PathBuf {
+        saved(&self.export_dir).map_or_else(crate::export::default_export_dir, Into::into)
+    }
+
+    pub fn set_export_folder(&self, dir: &std::path::Path) {
+        save(&self.export_dir, |d| {
+            *d = Some(dir.to_string_lossy().into_owned())
+        });
+    }
+
+    /// Models loaded before, newest first.
+    pub fn recent_models(&self) -> Vec<String> {
+        saved(&self.recent_models)
+    }
+
+    /// Put `path` first among the recent models, keeping at most `keep`.
+    pub fn remember_model(&self, path: &std::path::Path, keep: usize) {
+        let text = path.to_string_lossy().into_owned();
+        save(&self.recent_models, |recent| {
+            recent.retain(|p| p != &text);
+            recent.insert(0, text);
+            recent.truncate(keep);
+        });
+    }
+
     /// How a model loads now: the `execution` parameter and our thread budget.
     pub fn runtime_config(&self) -> mvgen_runtime::RuntimeConfig {
         mvgen_runtime::RuntimeConfig {
@@ -134,5 +181,31 @@ impl Default for MvGenParams {
             export_dir: std::sync::RwLock::new(None),
             recent_models: std::sync::RwLock::new(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn recent_models_are_newest_first_without_repeats() {
+        let p = MvGenParams::default();
+        for name in ["a", "b", "c", "a", "d"] {
+            p.remember_model(Path::new(name), 3);
+        }
+        assert_eq!(p.recent_models(), ["d", "a", "c"]);
+    }
+
+    #[test]
+    fn saved_folders_and_models_round_trip() {
+        let p = MvGenParams::default();
+        assert_eq!(p.saved_model(), None);
+        assert_eq!(p.export_folder(), crate::export::default_export_dir());
+        p.set_model(Path::new("/m/g.onnx"));
+        p.set_export_folder(Path::new("/exports"));
+        assert_eq!(p.saved_model().as_deref(), Some(Path::new("/m/g.onnx")));
+        assert_eq!(p.export_folder(), Path::new("/exports"));
     }
 }

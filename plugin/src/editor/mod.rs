@@ -10,7 +10,6 @@
 pub mod offscreen;
 pub mod presenter;
 
-use crate::export::default_export_dir;
 use crate::params::MvGenParams;
 use crate::status::{Mode, Status};
 use crate::worker::Published;
@@ -119,8 +118,8 @@ impl NiceEguiApp for EditorApp {
         // A new window has a new egui context: textures from an earlier one are gone.
         self.presenter.clear();
         self.gui = Some(gui);
-        if let Some(path) = self.params.model_path.read().ok().and_then(|p| p.clone()) {
-            self.typed_path = path;
+        if let Some(path) = self.params.saved_model() {
+            self.typed_path = path.to_string_lossy().into_owned();
         }
         Ok(())
     }
@@ -199,12 +198,7 @@ impl EditorApp {
                 {
                     self.pick(true);
                 }
-                let recent = self
-                    .params
-                    .recent_models
-                    .read()
-                    .map(|r| r.clone())
-                    .unwrap_or_default();
+                let recent = self.params.recent_models();
                 ui.menu_button("Recent", |ui| {
                     if recent.is_empty() {
                         ui.label("No models loaded yet");
@@ -310,12 +304,7 @@ impl EditorApp {
                 setter.set_parameter(&p.export, export);
                 setter.end_set_parameter(&p.export);
             }
-            let folder = p
-                .export_dir
-                .read()
-                .ok()
-                .and_then(|d| d.clone())
-                .map_or_else(default_export_dir, PathBuf::from);
+            let folder = p.export_folder();
             ui.label(format!("to {}", folder.display()));
             if ui
                 .add_enabled(self.dialog.is_none(), egui::Button::new("Folder…"))
@@ -456,9 +445,7 @@ impl EditorApp {
         match picked {
             Some(Picked::Model(path)) => self.load_model(path),
             Some(Picked::ExportFolder(dir)) => {
-                if let Ok(mut saved) = self.params.export_dir.write() {
-                    *saved = Some(dir.to_string_lossy().into_owned());
-                }
+                self.params.set_export_folder(&dir);
             }
             None => {}
         }
@@ -467,16 +454,9 @@ impl EditorApp {
     /// Make `path` the session's model, remember it, and have the worker load it (now, or
     /// at the next activation when the host has not started audio).
     fn load_model(&mut self, path: PathBuf) {
-        let text = path.to_string_lossy().into_owned();
-        if let Ok(mut saved) = self.params.model_path.write() {
-            *saved = Some(text.clone());
-        }
-        if let Ok(mut recent) = self.params.recent_models.write() {
-            recent.retain(|p| p != &text);
-            recent.insert(0, text.clone());
-            recent.truncate(RECENT_MODELS);
-        }
-        self.typed_path = text;
+        self.params.set_model(&path);
+        self.params.remember_model(&path, RECENT_MODELS);
+        self.typed_path = path.to_string_lossy().into_owned();
         self.status.request_load(path, self.params.runtime_config());
     }
 }
