@@ -35,8 +35,6 @@ pub struct MvGen {
     worker: Option<Worker>,
     /// The latest frame, for the editor.
     latest: editor::Latest,
-    /// The editor's size, kept while the plugin lives.
-    editor_state: Arc<nice_plug_egui::EguiEditorState>,
     /// The generator between activations, with the path and settings it was loaded for,
     /// so a host that reactivates (a rate change, a bounce) does not reload the model.
     kept: Option<(
@@ -52,15 +50,14 @@ impl Default for MvGen {
         // which nice-plug sets up. Fails harmlessly when a logger is already set.
         let _ = tracing_log::LogTracer::init();
         let status = Status::new();
-        let editor_state = editor::default_state();
-        let _ = status.editor.set(editor_state.clone());
+        // The editor's size and open state, kept while the plugin lives.
+        let _ = status.editor.set(editor::default_state());
         Self {
             params: Arc::new(MvGenParams::default()),
             status: Arc::new(status),
             capture: None,
             worker: None,
             latest: Default::default(),
-            editor_state,
             kept: None,
         }
     }
@@ -75,13 +72,9 @@ impl MvGen {
         if let Some(worker) = self.worker.take() {
             let loaded = self.status.worker_report().model.map(|m| m.path);
             if let (Some(generator), Some(path)) = (worker.stop(), loaded) {
-                self.kept = Some((path, self.runtime_config(), generator));
+                self.kept = Some((path, self.params.runtime_config(), generator));
             }
         }
-    }
-
-    fn runtime_config(&self) -> mvgen_runtime::RuntimeConfig {
-        self.params.runtime_config()
     }
 
     /// Where and how this activation's bounce is exported.
@@ -165,7 +158,7 @@ impl Plugin for MvGen {
 
     fn editor(&mut self, _executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
-            self.editor_state.clone(),
+            self.status.editor.get()?.clone(),
             self.params.clone(),
             self.status.clone(),
             self.latest.clone(),
@@ -203,7 +196,7 @@ impl Plugin for MvGen {
         // The session's model (which an editor request also set) loads below.
         let _ = self.status.take_load_request();
         let wanted = self.model_path();
-        let runtime = self.runtime_config();
+        let runtime = self.params.runtime_config();
         let generator = match self.kept.take() {
             Some((path, config, generator))
                 if Some(&path) == wanted.as_ref() && config == runtime =>

@@ -292,10 +292,9 @@ fn make_frame(
     out.frame = packet.frame;
     out.band_levels = band_levels(packet);
     if status.editor_open() {
-        match &mut out.spectrogram {
-            Some(s) => s.clone_from(&packet.window),
-            None => out.spectrogram = Some((*packet.window).clone()),
-        }
+        out.spectrogram
+            .get_or_insert_with(SpectrogramWindow::default)
+            .clone_from(&packet.window);
     } else {
         out.spectrogram = None;
     }

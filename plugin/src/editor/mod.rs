@@ -196,7 +196,7 @@ impl EditorApp {
                     .add_enabled(!open, egui::Button::new("Load model…"))
                     .clicked()
                 {
-                    self.pick(true);
+                    self.pick_model();
                 }
                 let recent = self.params.recent_models();
                 ui.menu_button("Recent", |ui| {
@@ -310,7 +310,7 @@ impl EditorApp {
                 .add_enabled(self.dialog.is_none(), egui::Button::new("Folder…"))
                 .clicked()
             {
-                self.pick(false);
+                self.pick_export_folder();
             }
         });
         if let Some(dir) = &report.last_bounce {
@@ -403,25 +403,35 @@ impl EditorApp {
         fading
     }
 
-    /// Open a native file dialog on its own thread: a model file, or the export folder.
-    fn pick(&mut self, model: bool) {
+    /// Ask for a model file in the desktop's file dialog.
+    fn pick_model(&mut self) {
+        self.open_dialog(|| {
+            rfd::FileDialog::new()
+                .set_title("Load an mvgen generator")
+                .add_filter("ONNX model", &["onnx"])
+                .pick_file()
+                .map(Picked::Model)
+        });
+    }
+
+    /// Ask for the export folder in the desktop's file dialog.
+    fn pick_export_folder(&mut self) {
+        self.open_dialog(|| {
+            rfd::FileDialog::new()
+                .set_title("Export bounces to")
+                .pick_folder()
+                .map(Picked::ExportFolder)
+        });
+    }
+
+    /// Run `dialog` on a thread of its own, so the window keeps painting while it is open;
+    /// [`Self::take_picked`] collects the answer.
+    fn open_dialog(&mut self, dialog: impl FnOnce() -> Option<Picked> + Send + 'static) {
         let (send, receive) = channel();
         let spawned = std::thread::Builder::new()
             .name("mvgen-file-dialog".into())
             .spawn(move || {
-                let picked = if model {
-                    rfd::FileDialog::new()
-                        .set_title("Load an mvgen generator")
-                        .add_filter("ONNX model", &["onnx"])
-                        .pick_file()
-                        .map(Picked::Model)
-                } else {
-                    rfd::FileDialog::new()
-                        .set_title("Export bounces to")
-                        .pick_folder()
-                        .map(Picked::ExportFolder)
-                };
-                let _ = send.send(picked);
+                let _ = send.send(dialog());
             });
         match spawned {
             Ok(_) => self.dialog = Some(receive),
