@@ -102,6 +102,13 @@ impl FrameClock {
     pub fn num_frames(&self, samples: i64) -> i64 {
         self.first_frame_at_or_after(samples)
     }
+
+    /// Number of frames whose whole display time `[t_k, t_k+1)` lies in `[0, samples)`: the
+    /// frames a video of that audio shows. A bounce and `mvgen render` both make exactly
+    /// these, so 10 s at 30 fps is 300 frames and a partial last frame is never made.
+    pub fn num_whole_frames(&self, samples: i64) -> i64 {
+        (self.first_frame_at_or_after(samples + 1) - 1).max(0)
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +143,33 @@ mod tests {
         for fps in Fps::ALL {
             let clock = FrameClock::new(fps, 48_000);
             assert_eq!(clock.num_frames(480_000), 10 * fps.per_second() as i64);
+            assert_eq!(
+                clock.num_whole_frames(480_000),
+                10 * fps.per_second() as i64
+            );
         }
+    }
+
+    /// Whole frames are those whose next frame's position is within the audio, at any length.
+    #[test]
+    fn whole_frames_end_where_the_audio_ends() {
+        for fps in Fps::ALL {
+            for rate in [8_000u32, 44_100, 48_000, 96_000] {
+                let clock = FrameClock::new(fps, rate);
+                for samples in (0..3 * rate as i64).step_by(97) {
+                    let n = clock.num_whole_frames(samples);
+                    assert!(
+                        clock.frame_position(n) <= samples,
+                        "{fps:?} {rate} {samples}"
+                    );
+                    assert!(
+                        clock.frame_position(n + 1) > samples,
+                        "{fps:?} {rate} {samples}"
+                    );
+                }
+            }
+        }
+        assert_eq!(FrameClock::new(Fps::F30, 48_000).num_whole_frames(1_599), 0);
+        assert_eq!(FrameClock::new(Fps::F30, 48_000).num_whole_frames(1_600), 1);
     }
 }
