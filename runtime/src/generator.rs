@@ -36,6 +36,9 @@ pub enum RunError {
 pub struct Generator {
     session: Session,
     info: ModelInfo,
+    /// How it was loaded: a generator is one record of file, settings and provider, so a
+    /// caller deciding whether to reuse it compares against this, never its own settings.
+    config: RuntimeConfig,
     provider: ProviderReport,
     /// The first run: graph optimisation, shader compiles, allocations.
     warmup: Duration,
@@ -56,6 +59,7 @@ impl Generator {
         let mut generator = Self {
             session,
             info,
+            config: config.clone(),
             provider,
             warmup: Duration::ZERO,
         };
@@ -78,6 +82,11 @@ impl Generator {
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The settings it was loaded with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
     }
 
     pub fn provider(&self) -> &ProviderReport {

@@ -67,8 +67,14 @@ pub fn configure(
     builder: SessionBuilder,
     config: &RuntimeConfig,
 ) -> Result<(SessionBuilder, ProviderReport), String> {
+    // One run per video frame, tens of milliseconds apart: threads that spin between runs
+    // would keep the cores busy for nothing (ONNX Runtime spins by default).
     let builder = builder
         .with_intra_threads(config.cpu_threads.max(1))
+        .map_err(|e| e.to_string())?
+        .with_intra_op_spinning(false)
+        .map_err(|e| e.to_string())?
+        .with_inter_op_spinning(false)
         .map_err(|e| e.to_string())?;
     let cpu = |fallback: Option<String>| ProviderReport {
         provider: "CPU".into(),
