@@ -1,3 +1,4 @@
+use nice_plug_core::audio_setup::ProcessMode;
 use nice_plug_core::context::PluginApi;
 use nice_plug_core::context::activate::ActivateContext;
 use nice_plug_core::context::process::{ProcessContext, SendEventError, Transport};
@@ -67,6 +68,11 @@ impl<P: Plugin, B: Backend<P>> ProcessContext<P> for WrapperProcessContext<'_, P
     #[inline]
     fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// mvgen patch: the standalone wrapper always runs in real time.
+    fn process_mode(&self) -> ProcessMode {
+        ProcessMode::Realtime
     }
 
     fn next_event(&mut self) -> Option<PluginNoteEvent<P>> {

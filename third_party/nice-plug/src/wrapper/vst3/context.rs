@@ -1,5 +1,6 @@
 use atomic_refcell::AtomicRefMut;
 use nice_plug_core::{
+    audio_setup::ProcessMode,
     context::{
         PluginApi,
         activate::ActivateContext,
@@ -68,6 +69,8 @@ pub(crate) struct WrapperProcessContext<'a, P: Vst3Plugin> {
     // used to clamp out of bounds events to the buffer's length.
     pub(super) total_buffer_len: u32,
     pub(super) current_sample_idx: u32,
+    /// mvgen patch: the block's process mode (see `ProcessContext::process_mode`).
+    pub(super) process_mode: ProcessMode,
 }
 
 /// A [`GuiContext`] implementation for the wrapper. This is passed to the plugin in
@@ -126,6 +129,10 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
     #[inline]
     fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    fn process_mode(&self) -> ProcessMode {
+        self.process_mode
     }
 
     fn next_event(&mut self) -> Option<PluginNoteEvent<P>> {

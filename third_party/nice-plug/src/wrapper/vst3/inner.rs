@@ -460,6 +460,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
         host_out_events: Option<ComRef<'a, IEventList>>,
         total_buffer_len: usize,
         current_sample_idx: usize,
+        process_mode: ProcessMode,
     ) -> WrapperProcessContext<'a, P> {
         WrapperProcessContext {
             inner: self,
@@ -468,6 +469,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             host_out_events,
             total_buffer_len: total_buffer_len as u32,
             current_sample_idx: current_sample_idx as u32,
+            process_mode,
         }
     }
 

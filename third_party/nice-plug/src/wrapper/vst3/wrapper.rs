@@ -986,25 +986,7 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         let setup = unsafe { &*setup };
         crate::nice_debug_assert_eq!(setup.symbolicSampleSize, K_SYMBOLIC_SAMPLE_SIZE_32);
 
-        #[allow(clippy::unnecessary_cast)]
-        const K_REALTIME: i32 = ProcessModes_::kRealtime as i32;
-        #[allow(clippy::unnecessary_cast)]
-        const K_PREFETCH: i32 = ProcessModes_::kPrefetch as i32;
-        #[allow(clippy::unnecessary_cast)]
-        const K_OFFLINE: i32 = ProcessModes_::kOffline as i32;
-
-        let mode = match setup.processMode {
-            n if n == K_REALTIME => ProcessMode::Realtime,
-            n if n == K_PREFETCH => ProcessMode::Buffered,
-            n if n == K_OFFLINE => ProcessMode::Offline,
-            n => {
-                crate::nice_debug_assert_failure!(
-                    "Unknown rendering mode '{}', defaulting to realtime",
-                    n
-                );
-                ProcessMode::Realtime
-            }
-        };
+        let mode = vst3_process_mode(setup.processMode);
         self.inner.current_process_mode.store(mode);
 
         // mvgen patch: store the buffer config after the mode is known, so that the next
@@ -1078,6 +1060,18 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
             crate::nice_debug_assert!(data.numSamples >= 0);
 
             let total_buffer_len = data.numSamples as usize;
+
+            // mvgen patch: the block's own mode. Ardour states an export only here (it calls
+            // `setupProcessing` once, in real time, and then sets `processMode = kOffline` on
+            // every block while freewheeling); JUCE hosts state it in `setupProcessing`, and some
+            // hosts leave this field at kRealtime. Offline when either says so.
+            let block_process_mode = match (
+                self.inner.current_process_mode.load(),
+                vst3_process_mode(data.processMode),
+            ) {
+                (ProcessMode::Offline, _) | (_, ProcessMode::Offline) => ProcessMode::Offline,
+                (_, block) => block,
+            };
 
             let current_audio_io_layout = self.inner.current_audio_io_layout.load();
             let has_main_input = current_audio_io_layout.main_input_channels.is_some();
@@ -1599,6 +1593,7 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                 host_out_events,
                                 total_buffer_len,
                                 block_start,
+                                block_process_mode,
                             );
 
                             let result =
@@ -1945,6 +1940,30 @@ impl<P: Vst3Plugin> IInfoListenerTrait for Wrapper<P> {
             });
 
             kResultOk
+        }
+    }
+}
+
+/// nice-plug's process mode for a VST3 `ProcessModes` value (mvgen patch: shared by
+/// `setupProcessing` and `process`).
+fn vst3_process_mode(mode: i32) -> ProcessMode {
+    #[allow(clippy::unnecessary_cast)]
+    const K_REALTIME: i32 = ProcessModes_::kRealtime as i32;
+    #[allow(clippy::unnecessary_cast)]
+    const K_PREFETCH: i32 = ProcessModes_::kPrefetch as i32;
+    #[allow(clippy::unnecessary_cast)]
+    const K_OFFLINE: i32 = ProcessModes_::kOffline as i32;
+
+    match mode {
+        n if n == K_REALTIME => ProcessMode::Realtime,
+        n if n == K_PREFETCH => ProcessMode::Buffered,
+        n if n == K_OFFLINE => ProcessMode::Offline,
+        n => {
+            crate::nice_debug_assert_failure!(
+                "Unknown rendering mode '{}', defaulting to realtime",
+                n
+            );
+            ProcessMode::Realtime
         }
     }
 }
