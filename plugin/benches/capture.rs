@@ -2,11 +2,15 @@
 //! (mixdown, resampling to 44.1 kHz, one FFT column per 257 samples, 30 frames handed
 //! off), at host block sizes 32, 512 and 4096. The goal is 5 ms per second of audio
 //! (0.5 % of one core). Run: `cargo bench -p mvgen-plugin --bench capture`.
+//!
+//! The transport is stopped (frames on the free-running clock): a rolling transport this
+//! far ahead of the wall clock would be taken for a render.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mvgen_core::Fps;
-use mvgen_plugin::capture::{Capture, Pacing};
+use mvgen_plugin::capture::{BlockContext, Capture, Pacing};
 use mvgen_plugin::handoff::handoff;
+use mvgen_plugin::handoff::Message;
 use mvgen_plugin::status::Status;
 use std::sync::Arc;
 
@@ -26,12 +30,18 @@ fn one_second(c: &mut Criterion) {
     let mut group = c.benchmark_group("capture_1s_48k_stereo");
     group.throughput(Throughput::Elements(RATE_HZ as u64));
     for block in [32usize, 512, 4096] {
-        let (audio, mut worker) = handoff(false);
-        let mut capture =
-            Capture::new(RATE_HZ, Pacing::Realtime, audio, Arc::new(Status::new())).unwrap();
+        let (audio, mut worker) = handoff();
+        let mut capture = Capture::new(RATE_HZ, 2, audio, Arc::new(Status::new())).unwrap();
         let mut l = vec![0.0; block];
         let mut r = vec![0.0; block];
-        let mut timeline = 0i64;
+        let context = BlockContext {
+            gain: 1.0,
+            fps: Fps::F30,
+            timeline: None,
+            host_has_transport: true,
+            pacing: Pacing::Realtime,
+            export: false,
+        };
         group.bench_with_input(BenchmarkId::from_parameter(block), &block, |b, &block| {
             b.iter(|| {
                 for start in (0..RATE_HZ as usize).step_by(block) {
@@ -39,11 +49,12 @@ fn one_second(c: &mut Criterion) {
                     l[..n].copy_from_slice(&left[start..start + n]);
                     r[..n].copy_from_slice(&right[start..start + n]);
                     let channels: [&mut [f32]; 2] = [&mut l[..n], &mut r[..n]];
-                    capture.process(&channels, 1.0, Fps::F30, Some(timeline), false);
-                    timeline += n as i64;
+                    capture.process(&channels, &context);
                     // Stand in for the worker: return every window at once.
-                    while let Ok(packet) = worker.from_audio.pop() {
-                        let _ = worker.to_audio.push(packet.window);
+                    while let Ok(message) = worker.from_audio.pop() {
+                        if let Message::Frame(packet) = message {
+                            let _ = worker.to_audio.push(packet.window);
+                        }
                     }
                 }
             })

@@ -3,33 +3,51 @@
 //!
 //! `<export folder>/bounce-NNNN/` (created with `create_dir`, so two bounces never share
 //! one) holds:
-//! - `frame-NNNNNN.png`, numbered from 0 in time order;
-//! - `audio.wav`: the audio as the plugin passed it on (32-bit float, host rate);
+//! - `frame-NNNNNN.png`, numbered from 0 in time order, one per frame of the range;
+//! - `audio.wav`: the audio under those frames as the plugin passed it on (32-bit float,
+//!   host rate);
 //! - `manifest.json`: fps, rate, start sample, each frame's timeline frame index and
-//!   sample, the model and its SHA-256, the parameters, and whether the bounce completed;
+//!   sample, the model and its SHA-256, the parameters, missing frames and why, whether the
+//!   bounce is complete, and whether writing it has finished;
 //! - `bounce.mp4` (frames + audio) when `ffmpeg` is on `PATH`.
 //!
-//! **Which frames.** Frame k sits at timeline sample round(k·rate/fps) and is shown until
-//! frame k+1. A frame is exported when the bounce covers its whole display interval, so a
-//! bounce of exactly 10 s at 30 fps gives exactly 300 frames even when the host processes
-//! a block or two past the range (hosts do).
+//! **Which frames, which audio.** Frame k sits at timeline sample round(k·rate/fps) and is
+//! shown until frame k+1. A bounce holds every frame whose whole display interval its audio
+//! covers (`FrameClock::num_whole_frames`), never before timeline 0, and `audio.wav` spans
+//! exactly those frames. Hosts process a little more than the range they render: Ardour
+//! pre-rolls a route's latency before the range and finishes its last cycle past the end,
+//! dawdreamer runs a block or two past. So 10 s at 30 fps is exactly 300 frames and 10 s
+//! of audio, video and audio end together, and `mvgen render` makes the same frames from
+//! the bounced file.
+//!
+//! **No frame is lost silently.** Frames arrive in timeline order. A frame that never
+//! reached the worker (the audio thread gave up on a stalled worker) or that the generator
+//! could not make is still written, as a copy of the frame before it (black at the start),
+//! so the video keeps its timing; the manifest lists it with the reason, `complete` is
+//! false, and the report and the log say why.
 //!
 //! **Failures** (an unwritable folder, a full disk) never reach the audio: the worker keeps
-//! draining, the report carries the error for the editor, and `manifest.json` (written
-//! `complete: false` at the start and rewritten only on success) says the bounce is
-//! incomplete.
+//! draining, the report carries the error for the editor, and `manifest.json` (written at
+//! the start, rewritten at the end) says the bounce is incomplete.
+//!
+//! **Finishing** (the last frames, closing the WAV, the MP4 encode, the final manifest)
+//! runs on a thread of its own ([`Finishers`]), so neither the worker nor the host's main
+//! thread waits for an encode. The plugin waits for unfinished encodes only when it is
+//! destroyed, so that quitting a host right after a bounce still leaves a whole video.
 
-use crate::handoff::FramePacket;
+use crate::handoff::{BounceStart, Detection, FramePacket};
 use crate::params::MvGenParams;
 use crate::status::Status;
 use mvgen_core::frame::smooth_into;
-use mvgen_core::{Frame, ModelInfo};
+use mvgen_core::{Frame, FrameClock, ModelInfo};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 /// Where bounces go when the session sets no folder.
 pub const EXPORT_DIR_ENV: &str = "MVGEN_EXPORT_DIR";
@@ -57,26 +75,15 @@ pub struct BounceParams {
     pub execution: String,
 }
 
-impl BounceParams {
-    /// The parameters as they stand (read when the bounce's first audio arrives: by then
-    /// the host has delivered any change it made before the bounce).
-    pub fn read(p: &MvGenParams) -> Self {
-        Self {
-            fps: mvgen_core::Fps::from(p.fps.value()).per_second(),
-            input_gain_db: p.input_gain_db.value(),
-            smoothing: p.smoothing.value(),
-            execution: format!("{:?}", p.execution.value()).to_lowercase(),
-        }
-    }
-}
-
-/// What the worker needs to export a bounce; made on the main thread at activation.
+/// What the worker needs to export bounces; made on the main thread at activation. The
+/// folder and the parameters are read when each bounce starts.
 #[derive(Clone)]
 pub struct ExportSetup {
-    pub root: PathBuf,
     pub rate_hz: u32,
     pub channels: u16,
     pub params: Arc<MvGenParams>,
+    /// Where errors are also appended (the test tap's `errors.txt`), if anywhere.
+    pub errors_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +93,16 @@ struct FrameEntry {
     frame: i64,
     /// The timeline sample the frame is at.
     sample: i64,
+    /// The frame could not be made; the file repeats the frame before it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    missing: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct MissingFrame {
+    frame: i64,
+    sample: i64,
+    why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,12 +118,19 @@ struct ModelEntry {
 #[derive(Serialize)]
 struct Manifest<'a> {
     mvgen_version: &'static str,
+    /// Every frame of the range was made and everything was written.
     complete: bool,
+    /// Writing the bounce is over (false while it is still being written or encoded).
+    finished: bool,
     error: Option<&'a str>,
+    /// Why the bounce is incomplete, in plain words.
+    problems: &'a [String],
+    /// How the plugin knew the host was rendering.
+    render_detected_by: &'static str,
     fps: u32,
     sample_rate_hz: u32,
     channels: u16,
-    /// The timeline sample of the bounce's first audio sample.
+    /// The timeline sample of `audio.wav`'s first sample: the first frame's.
     start_sample: i64,
     /// Audio samples per channel in `audio.wav`.
     audio_samples: u64,
@@ -115,65 +139,112 @@ struct Manifest<'a> {
     model: Option<&'a ModelEntry>,
     provider: Option<String>,
     params: &'a BounceParams,
-    /// Frames whose window reached the worker without a generated image.
-    missing_frames: u64,
+    missing_frames: &'a [MissingFrame],
     frames: &'a [FrameEntry],
 }
 
+/// A frame that reached the worker, waiting until the audio covers it.
 struct Held {
     frame: i64,
-    sample: i64,
-    next_sample: i64,
-    shown: Frame,
+    /// What to show (smoothed), or why there is nothing.
+    shown: Result<Frame, String>,
+}
+
+/// The audio-thread counters a bounce reads at its start and end, to say why frames never
+/// reached the worker.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    dropped: u64,
+    expired: u64,
+    overflowed: u64,
+    gave_up: u64,
+    audio_dropped: u64,
+}
+
+impl Counters {
+    fn read(status: &Status) -> Self {
+        let get = |c: &AtomicU64| Status::get(c);
+        Self {
+            dropped: get(&status.windows_dropped),
+            expired: get(&status.windows_expired),
+            overflowed: get(&status.frames_overflowed),
+            gave_up: get(&status.offline_waits_given_up),
+            audio_dropped: get(&status.export_samples_dropped),
+        }
+    }
 }
 
 pub struct Bounce {
     setup: ExportSetup,
+    start: BounceStart,
+    clock: FrameClock,
+    root: PathBuf,
     params: BounceParams,
     status: Arc<Status>,
+    at_start: Counters,
     /// Set once the first audio arrives.
     started: Option<Started>,
     error: Option<String>,
+    /// The smoothed frame, as the editor shows it.
     shown: Frame,
     smoothing_primed: bool,
     held: VecDeque<Held>,
+    /// The next timeline frame to write.
+    next_frame: i64,
+    /// Audio per channel received: the audio thread sends it from the first frame on.
+    received: u64,
+    /// Received audio not yet in `audio.wav` (interleaved): it is written as far as the
+    /// frames are, so the WAV ends where the last frame does.
+    unwritten: Vec<f32>,
+    /// The last frame written, repeated for a missing one.
+    last_png: Option<Vec<u8>>,
     frames: Vec<FrameEntry>,
-    missing_frames: u64,
+    missing: Vec<MissingFrame>,
+    problems: Vec<String>,
     model: Option<ModelEntry>,
     provider: Option<String>,
-    /// Errors not yet collected by [`Bounce::take_errors`].
-    unreported: Vec<String>,
 }
 
 struct Started {
     dir: PathBuf,
-    start_sample: i64,
-    audio_samples: u64,
+    /// Samples per channel in `audio.wav`.
+    wav_samples: u64,
     wav: Option<hound::WavWriter<BufWriter<std::fs::File>>>,
 }
 
 impl Bounce {
-    pub fn new(setup: ExportSetup, status: Arc<Status>) -> Self {
+    /// A bounce that starts at `start`; its folder is made when its first audio arrives.
+    pub fn new(setup: ExportSetup, start: BounceStart, status: Arc<Status>) -> Self {
+        let p = &setup.params;
+        let params = BounceParams {
+            fps: start.fps.per_second(),
+            input_gain_db: p.input_gain_db.value(),
+            smoothing: p.smoothing.value(),
+            execution: format!("{:?}", p.execution.value()).to_lowercase(),
+        };
         Self {
-            params: BounceParams::read(&setup.params),
+            root: p.export_folder(),
+            next_frame: start.first_frame,
+            received: 0,
+            unwritten: Vec::new(),
+            at_start: Counters::read(&status),
+            params,
+            clock: FrameClock::new(start.fps, setup.rate_hz),
             setup,
+            start,
             status,
             started: None,
             error: None,
             shown: Frame::default(),
             smoothing_primed: false,
             held: VecDeque::new(),
+            last_png: None,
             frames: Vec::new(),
-            missing_frames: 0,
+            missing: Vec::new(),
+            problems: Vec::new(),
             model: None,
             provider: None,
-            unreported: Vec::new(),
         }
-    }
-
-    /// Errors since the last call, for the worker's tap.
-    pub fn take_errors(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.unreported)
     }
 
     /// The bounce folder, once it exists.
@@ -181,12 +252,11 @@ impl Bounce {
         self.started.as_ref().map(|s| s.dir.as_path())
     }
 
+    /// Report a failure (once): the log, the editor's report and the tap hear of it, and
+    /// nothing more is written.
     fn fail(&mut self, what: String) {
         if self.error.is_none() {
-            let message = format!("bounce export: {what}");
-            nice_plug::nice_log!("{message}");
-            self.status.report(|r| r.error = Some(message.clone()));
-            self.unreported.push(message);
+            report(&self.status, &self.setup, format!("bounce export: {what}"));
             self.error = Some(what);
         }
     }
@@ -211,46 +281,61 @@ impl Bounce {
         self.provider = Some(provider.to_string());
     }
 
-    /// Audio as the plugin passed it on, interleaved. The first call starts the bounce at
-    /// `start_sample` on the timeline.
-    pub fn audio(&mut self, start_sample: i64, interleaved: &[f32]) {
-        if self.started.is_none() {
-            self.begin(start_sample);
+    /// Audio as the plugin passed it on, interleaved. The first call makes the folder.
+    pub fn audio(&mut self, interleaved: &[f32]) {
+        if interleaved.is_empty() {
+            return;
         }
+        if self.started.is_none() {
+            self.begin();
+        }
+        let channels = self.setup.channels.max(1) as usize;
+        self.received += (interleaved.len() / channels) as u64;
+        self.unwritten.extend_from_slice(interleaved);
+        self.write_ready(false);
+    }
+
+    /// Write the received audio up to timeline sample `to` into `audio.wav`.
+    fn write_audio_to(&mut self, to: i64) {
         let channels = self.setup.channels.max(1) as usize;
         let Some(started) = &mut self.started else {
             return;
         };
-        started.audio_samples += (interleaved.len() / channels) as u64;
+        let written_to =
+            self.clock.frame_position(self.start.first_frame) + started.wav_samples as i64;
+        let n = ((to - written_to).max(0) as usize).min(self.unwritten.len() / channels);
+        if n == 0 {
+            return;
+        }
+        started.wav_samples += n as u64;
         let mut failed = None;
         if let Some(wav) = &mut started.wav {
-            for &s in interleaved {
+            for &s in &self.unwritten[..n * channels] {
                 if let Err(e) = wav.write_sample(s) {
                     failed = Some(format!("writing {AUDIO}: {e}"));
                     break;
                 }
             }
         }
+        self.unwritten.drain(..n * channels);
         if let Some(e) = failed {
             started.wav = None;
             self.fail(e);
         }
-        self.write_ready();
     }
 
-    fn begin(&mut self, start_sample: i64) {
-        let root = self.setup.root.clone();
-        let dir = match new_bounce_dir(&root) {
+    fn begin(&mut self) {
+        let dir = match new_bounce_dir(&self.root) {
             Ok(dir) => dir,
             Err(e) => {
                 // Keep counting audio so the frame rule still holds; write nothing.
                 self.started = Some(Started {
                     dir: PathBuf::new(),
-                    start_sample,
-                    audio_samples: 0,
+                    wav_samples: 0,
                     wav: None,
                 });
-                self.fail(format!("cannot create a folder in {}: {e}", root.display()));
+                let root = self.root.display().to_string();
+                self.fail(format!("cannot create a folder in {root}: {e}"));
                 return;
             }
         };
@@ -263,75 +348,107 @@ impl Bounce {
         let wav = hound::WavWriter::create(dir.join(AUDIO), spec);
         self.started = Some(Started {
             dir,
-            start_sample,
-            audio_samples: 0,
+            wav_samples: 0,
             wav: None,
         });
         match wav {
-            Ok(w) => self.started.as_mut().unwrap().wav = Some(w),
-            Err(e) => self.fail(format!("creating {AUDIO}: {e}")),
-        }
-        self.write_manifest(false, None);
-    }
-
-    /// A frame the worker made (or failed to make) for `packet`.
-    pub fn frame(&mut self, packet: &FramePacket, generated: Option<&Frame>) {
-        let Some(image) = generated else {
-            self.missing_frames += 1;
-            return;
-        };
-        let amount = if self.smoothing_primed {
-            self.params.smoothing
-        } else {
-            0.0
-        };
-        smooth_into(&mut self.shown, image, amount);
-        self.smoothing_primed = true;
-        self.held.push_back(Held {
-            frame: packet.frame,
-            sample: packet.timeline_sample,
-            next_sample: packet.next_timeline_sample,
-            shown: self.shown.clone(),
-        });
-        self.write_ready();
-    }
-
-    /// Write the held frames whose display interval the bounced audio covers.
-    fn write_ready(&mut self) {
-        let Some(started) = &self.started else {
-            return;
-        };
-        let (dir, start) = (started.dir.clone(), started.start_sample);
-        let bounced_to = start + started.audio_samples as i64;
-        while self
-            .held
-            .front()
-            .is_some_and(|h| h.next_sample <= bounced_to)
-        {
-            let held = self.held.pop_front().unwrap();
-            if held.sample < start {
-                continue;
-            }
-            let file = format!("frame-{:06}.png", self.frames.len());
-            if self.error.is_none() {
-                let path = dir.join(&file);
-                if let Err(e) = std::fs::write(&path, held.shown.to_png()) {
-                    self.fail(format!("writing {}: {e}", path.display()));
+            Ok(w) => {
+                if let Some(s) = &mut self.started {
+                    s.wav = Some(w);
                 }
             }
-            self.frames.push(FrameEntry {
-                file,
-                frame: held.frame,
-                sample: held.sample,
-            });
+            Err(e) => self.fail(format!("creating {AUDIO}: {e}")),
         }
+        self.write_manifest(false, false, None);
     }
 
-    /// The bounce ended: close the audio, drop frames past its end, mux the video and
-    /// mark the manifest complete (or say why it is not).
+    /// The frame the worker made for `packet`, or why it could not.
+    pub fn frame(&mut self, packet: &FramePacket, generated: Result<&Frame, String>) {
+        let shown = generated.map(|image| {
+            let amount = if self.smoothing_primed {
+                self.params.smoothing
+            } else {
+                0.0
+            };
+            smooth_into(&mut self.shown, image, amount);
+            self.smoothing_primed = true;
+            self.shown.clone()
+        });
+        self.held.push_back(Held {
+            frame: packet.frame,
+            shown,
+        });
+        self.write_ready(false);
+    }
+
+    /// Write the frames whose display interval the bounced audio covers. A frame that has
+    /// not arrived is missing once a later one has, or once the bounce has `ended`.
+    fn write_ready(&mut self, ended: bool) {
+        if self.started.is_none() {
+            return;
+        }
+        let bounced_to = self.clock.frame_position(self.start.first_frame) + self.received as i64;
+        while self.clock.frame_position(self.next_frame + 1) <= bounced_to {
+            let k = self.next_frame;
+            // A frame from before this one (the host's timeline went back) is stale.
+            while self.held.front().is_some_and(|h| h.frame < k) {
+                self.held.pop_front();
+            }
+            let shown = match self.held.front() {
+                Some(h) if h.frame == k => self.held.pop_front().map(|h| h.shown),
+                Some(_) => Some(Err(NEVER_ARRIVED.to_string())),
+                None if ended => Some(Err(NEVER_ARRIVED.to_string())),
+                None => None,
+            };
+            let Some(shown) = shown else {
+                break;
+            };
+            self.write_frame(k, shown);
+            self.next_frame += 1;
+        }
+        self.write_audio_to(self.clock.frame_position(self.next_frame));
+    }
+
+    fn write_frame(&mut self, k: i64, shown: Result<Frame, String>) {
+        let sample = self.clock.frame_position(k);
+        let file = format!("frame-{:06}.png", self.frames.len());
+        let missing = shown.is_err();
+        let png = match shown {
+            Ok(frame) => frame.to_png(),
+            Err(why) => {
+                self.missing.push(MissingFrame {
+                    frame: k,
+                    sample,
+                    why,
+                });
+                self.last_png.take().unwrap_or_else(black_png)
+            }
+        };
+        if self.error.is_none() {
+            let dir = self.dir().map(Path::to_path_buf).unwrap_or_default();
+            if let Err(e) = std::fs::write(dir.join(&file), &png) {
+                self.fail(format!("writing {}: {e}", dir.join(&file).display()));
+            }
+        }
+        self.last_png = Some(png);
+        self.frames.push(FrameEntry {
+            file,
+            frame: k,
+            sample,
+            missing,
+        });
+    }
+
+    /// The bounce ended: write its last frames, close the audio, mux the video and write
+    /// the final manifest. Returns the folder when the export has no error.
     pub fn finish(&mut self) -> Option<PathBuf> {
-        self.write_ready();
+        if self.started.is_none() {
+            nice_plug::nice_log!("bounce ended without audio: nothing exported");
+            return None;
+        }
+        self.write_ready(true);
         self.held.clear();
+        self.explain();
         let started = self.started.as_mut()?;
         let (wav, dir) = (started.wav.take(), started.dir.clone());
         if let Some(Err(e)) = wav.map(hound::WavWriter::finalize) {
@@ -339,41 +456,129 @@ impl Bounce {
         }
         if self.error.is_some() {
             if !dir.as_os_str().is_empty() {
-                self.write_manifest(false, None);
+                self.write_manifest(false, true, None);
             }
             return None;
         }
         let video = match self.mux(&dir) {
             Ok(v) => v,
             Err(e) => {
-                nice_plug::nice_log!("bounce export: no video: {e}");
+                report(
+                    &self.status,
+                    &self.setup,
+                    format!("bounce export: no video: {e}"),
+                );
                 None
             }
         };
-        let complete = self.missing_frames == 0;
-        self.write_manifest(complete, video);
+        let complete = self.problems.is_empty();
+        self.write_manifest(complete, true, video);
         Some(dir)
     }
 
-    fn write_manifest(&mut self, complete: bool, video: Option<&'static str>) {
+    /// Say in plain words why the bounce is incomplete, if it is.
+    fn explain(&mut self) {
+        let now = Counters::read(&self.status);
+        let since = |f: fn(&Counters) -> u64| f(&now) - f(&self.at_start);
+        let never_arrived = self
+            .missing
+            .iter()
+            .filter(|m| m.why == NEVER_ARRIVED)
+            .count();
+        if never_arrived > 0 {
+            let mut causes = Vec::new();
+            if since(|c| c.gave_up) > 0 {
+                causes.push(format!(
+                    "the worker did not answer within {} s (a stalled generator), so the \
+                     audio thread stopped waiting for it {} time(s)",
+                    crate::capture::OFFLINE_WAIT_LIMIT.as_secs(),
+                    since(|c| c.gave_up)
+                ));
+            }
+            for (n, what) in [
+                (since(|c| c.dropped), "dropped for want of a free window"),
+                (
+                    since(|c| c.expired),
+                    "analysed too late (the window had expired)",
+                ),
+                (since(|c| c.overflowed), "over the pending limit"),
+            ] {
+                if n > 0 {
+                    causes.push(format!("{n} {what}"));
+                }
+            }
+            if causes.is_empty() {
+                causes.push("the host skipped part of the timeline".into());
+            }
+            self.problems.push(format!(
+                "{never_arrived} frame(s) never reached the worker: {}",
+                causes.join("; ")
+            ));
+        }
+        let failed: Vec<&MissingFrame> = self
+            .missing
+            .iter()
+            .filter(|m| m.why != NEVER_ARRIVED)
+            .collect();
+        if let Some(first) = failed.first() {
+            self.problems.push(format!(
+                "{} frame(s) were not generated (frame {}: {})",
+                failed.len(),
+                first.frame,
+                first.why
+            ));
+        }
+        let audio_dropped = since(|c| c.audio_dropped);
+        if audio_dropped > 0 {
+            self.problems.push(format!(
+                "{audio_dropped} audio samples were lost (the worker stalled), so {AUDIO} \
+                 is short"
+            ));
+        }
+        if self.frames.is_empty() {
+            self.problems.push(format!(
+                "the render ({} samples) was shorter than one frame: no frames",
+                self.received
+            ));
+        }
+        if !self.problems.is_empty() {
+            let dir = self
+                .dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            report(
+                &self.status,
+                &self.setup,
+                format!("bounce {dir} is incomplete: {}", self.problems.join("; ")),
+            );
+        }
+    }
+
+    fn write_manifest(&mut self, complete: bool, finished: bool, video: Option<&'static str>) {
         let Some(started) = &self.started else {
             return;
         };
         let manifest = Manifest {
             mvgen_version: env!("CARGO_PKG_VERSION"),
-            complete,
+            complete: complete && self.error.is_none(),
+            finished,
             error: self.error.as_deref(),
+            problems: &self.problems,
+            render_detected_by: match self.start.detected {
+                Detection::HostMode => "the host's offline mode",
+                Detection::FasterThanRealTime => "the host rendering faster than real time",
+            },
             fps: self.params.fps,
             sample_rate_hz: self.setup.rate_hz,
             channels: self.setup.channels,
-            start_sample: started.start_sample,
-            audio_samples: started.audio_samples,
+            start_sample: self.clock.frame_position(self.start.first_frame),
+            audio_samples: started.wav_samples,
             audio: AUDIO,
             video,
             model: self.model.as_ref(),
             provider: self.provider.clone(),
             params: &self.params,
-            missing_frames: self.missing_frames,
+            missing_frames: &self.missing,
             frames: &self.frames,
         };
         let path = started.dir.join(MANIFEST);
@@ -387,9 +592,9 @@ impl Bounce {
 
     /// `bounce.mp4` from the frames and the audio, when ffmpeg is on PATH.
     fn mux(&self, dir: &Path) -> std::io::Result<Option<&'static str>> {
-        let (Some(first), Some(started)) = (self.frames.first(), &self.started) else {
+        if self.frames.is_empty() {
             return Ok(None);
-        };
+        }
         if std::process::Command::new("ffmpeg")
             .arg("-version")
             .output()
@@ -397,13 +602,11 @@ impl Bounce {
         {
             return Ok(None);
         }
-        // The first frame may sit after the bounce's first sample (a mid-song start).
-        let offset = (first.sample - started.start_sample) as f64 / self.setup.rate_hz as f64;
+        // The frames and the audio start and end together.
         let out = std::process::Command::new("ffmpeg")
             .current_dir(dir)
             .args(["-y", "-loglevel", "error", "-framerate"])
             .arg(self.params.fps.to_string())
-            .args(["-itsoffset", &format!("{offset:.6}")])
             .args(["-i", "frame-%06d.png", "-i", AUDIO])
             .args([
                 "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
@@ -423,6 +626,66 @@ impl Bounce {
             Err(std::io::Error::other(
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ))
+        }
+    }
+}
+
+/// Why a frame that never reached the worker is missing (the details go in `problems`).
+const NEVER_ARRIVED: &str = "never reached the worker";
+
+/// A black 256x256 frame, for a gap at the very start of a bounce.
+fn black_png() -> Vec<u8> {
+    let mut black = Frame::default();
+    black.planes_mut().fill(-1.0);
+    black.to_png()
+}
+
+/// An error for the log, the editor's report and the test tap.
+fn report(status: &Status, setup: &ExportSetup, message: String) {
+    nice_plug::nice_log!("{message}");
+    if let Some(path) = &setup.errors_file {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{message}"));
+    }
+    status.report(|r| r.error = Some(message));
+}
+
+/// Bounces being finished on threads of their own.
+#[derive(Default)]
+pub struct Finishers(Mutex<Vec<JoinHandle<()>>>);
+
+impl Finishers {
+    /// Finish `bounce` on a thread of its own.
+    pub fn finish(&self, mut bounce: Bounce) {
+        let status = bounce.status.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mvgen-bounce-finish".into())
+            .spawn(move || {
+                if let Some(dir) = bounce.finish() {
+                    nice_plug::nice_log!("bounce exported to {}", dir.display());
+                    bounce.status.report(|r| r.last_bounce = Some(dir));
+                }
+            });
+        let mut handles = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        handles.retain(|h| !h.is_finished());
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                let message = format!("bounce export: could not start its last step: {e}");
+                nice_plug::nice_log!("{message}");
+                status.report(|r| r.error = Some(message));
+            }
+        }
+    }
+
+    /// Wait until every bounce is finished.
+    pub fn wait(&self) {
+        let handles = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in handles {
+            let _ = h.join();
         }
     }
 }

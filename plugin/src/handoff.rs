@@ -1,17 +1,32 @@
-//! The lock-free hand-off of spectrogram windows from the audio thread to the worker.
+//! The lock-free hand-off from the audio thread to the worker.
 //!
-//! Two single-producer single-consumer queues (rtrb): windows travel to the worker in
-//! [`FramePacket`]s, and their boxes travel back to the audio thread for reuse. The pool
-//! of boxes is allocated once in [`handoff`], so neither side allocates or frees while
-//! streaming, and neither side ever waits: a full queue or an empty pool drops the frame
-//! and the caller counts it.
+//! Single-producer single-consumer queues (rtrb), all allocated in [`handoff`]:
+//! - **messages**, in order: each frame's window ([`FramePacket`]), and the marks where a
+//!   bounce starts and ends, so the worker sees a bounce's frames between its marks;
+//! - **windows back** to the audio thread for reuse: a fixed pool of boxes, so neither side
+//!   allocates or frees while streaming;
+//! - **audio**, interleaved, for a bounce's `audio.wav`. Every message carries how much
+//!   audio had been written when it was sent, so the worker never gives one bounce's audio
+//!   to another.
+//!
+//! Neither side ever waits inside these types: a full queue or an empty pool hands the
+//! value back and the caller decides (the audio thread drops and counts in real time, and
+//! waits a bounded time in an offline render).
 
-use mvgen_core::{SpectrogramWindow, WindowEnd};
+use mvgen_core::{Fps, SpectrogramWindow, WindowEnd};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 /// Windows in flight at once. Eight frames is over 100 ms at 60 fps: more than the worker
 /// should ever lag before dropping is the right answer.
 pub const POOL_WINDOWS: usize = 8;
+/// Bounce marks that may wait in the queue besides the pool's frames. A mark the queue has
+/// no room for is held by the audio thread and sent first thing later.
+pub const MAX_MARKS: usize = 8;
+/// Audio samples the export ring holds: 2^18 floats (1 MiB). The audio thread writes a
+/// block's audio in short chunks between its frames, and the worker takes it with each
+/// frame, so the ring holds at most the pool's lead: 8 frames of 24 fps stereo at 192 kHz
+/// is 128 000 floats.
+pub const EXPORT_AUDIO_SAMPLES: usize = 1 << 18;
 
 /// One video frame's input, on its way to the worker.
 pub struct FramePacket {
@@ -24,38 +39,71 @@ pub struct FramePacket {
     /// The window's end in the analysed 44.1 kHz stream.
     pub window_end: WindowEnd,
     pub window: Box<SpectrogramWindow>,
+    /// Export audio samples written before this packet was sent.
+    pub audio_mark: u64,
 }
 
-/// Audio thread half. **Audio thread only.**
+/// Where a bounce starts: the host renders offline with the transport rolling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BounceStart {
+    /// The timeline sample of the bounce's first audio sample.
+    pub timeline_sample: i64,
+    /// Its first frame: the first at or after its first sample, never before timeline 0
+    /// (a song's timeline starts at 0; a host's pre-roll before it is not part of one).
+    /// The bounce's analysis, its `audio.wav` and its video all start at this frame.
+    pub first_frame: i64,
+    /// The frame rate, fixed for the whole bounce at its first block.
+    pub fps: Fps,
+    /// Whether it is exported (the `export` parameter at its first block).
+    pub export: bool,
+    pub detected: Detection,
+}
+
+/// How the plugin knew that the host renders offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// The host said so (VST3 `processMode`, CLAP render mode).
+    HostMode,
+    /// The host said real time but delivered the roll's audio far faster than that, as
+    /// Ardour's track bounce does.
+    FasterThanRealTime,
+}
+
+/// What the audio thread tells the worker, in order.
+pub enum Message {
+    Frame(FramePacket),
+    BounceStart(BounceStart),
+    /// The bounce ended (the host went back to real time, stopped, reset or deactivated);
+    /// its audio is the export audio written before `audio_mark`.
+    BounceEnd {
+        audio_mark: u64,
+    },
+}
+
+/// Audio thread half. **Audio thread only** (or the main thread while the host does not
+/// process, as at deactivation).
 pub struct AudioSide {
-    /// The audio itself, interleaved, for a bounce export; `None` unless exporting.
-    pub audio: Option<Producer<f32>>,
-    to_worker: Producer<FramePacket>,
+    to_worker: Producer<Message>,
     returned: Consumer<Box<SpectrogramWindow>>,
     spare: Option<Box<SpectrogramWindow>>,
+    audio: Producer<f32>,
+    /// Export audio samples written so far.
+    audio_written: u64,
 }
 
 /// Worker half.
 pub struct WorkerSide {
-    pub audio: Option<Consumer<f32>>,
-    pub from_audio: Consumer<FramePacket>,
+    pub from_audio: Consumer<Message>,
     pub to_audio: Producer<Box<SpectrogramWindow>>,
+    audio: Consumer<f32>,
+    /// Export audio samples read so far.
+    audio_read: u64,
 }
 
-/// Audio samples the export ring holds: 2^20 floats (4 MiB), several seconds of stereo
-/// even at 192 kHz, against the pool's few frames of lead.
-pub const EXPORT_AUDIO_SAMPLES: usize = 1 << 20;
-
-/// A connected pair of halves with `POOL_WINDOWS` preallocated windows, and an audio ring
-/// when `export_audio`.
-pub fn handoff(export_audio: bool) -> (AudioSide, WorkerSide) {
-    let (audio_in, audio_out) = if export_audio {
-        let (p, c) = RingBuffer::new(EXPORT_AUDIO_SAMPLES);
-        (Some(p), Some(c))
-    } else {
-        (None, None)
-    };
-    let (to_worker, from_audio) = RingBuffer::new(POOL_WINDOWS);
+/// A connected pair of halves with `POOL_WINDOWS` preallocated windows and the export ring.
+pub fn handoff() -> (AudioSide, WorkerSide) {
+    let (audio_in, audio_out) = RingBuffer::new(EXPORT_AUDIO_SAMPLES);
+    let (to_worker, from_audio) = RingBuffer::new(POOL_WINDOWS + MAX_MARKS);
     let (mut to_audio, returned) = RingBuffer::new(POOL_WINDOWS);
     for _ in 0..POOL_WINDOWS {
         // Cannot fail: the queue holds exactly the pool.
@@ -63,15 +111,17 @@ pub fn handoff(export_audio: bool) -> (AudioSide, WorkerSide) {
     }
     (
         AudioSide {
-            audio: audio_in,
             to_worker,
             returned,
             spare: None,
+            audio: audio_in,
+            audio_written: 0,
         },
         WorkerSide {
-            audio: audio_out,
             from_audio,
             to_audio,
+            audio: audio_out,
+            audio_read: 0,
         },
     )
 }
@@ -87,16 +137,71 @@ impl AudioSide {
         self.spare = Some(window);
     }
 
-    /// Send a filled packet. On a full queue the packet's window is kept for reuse and
-    /// `false` is returned: the frame is dropped, never waited for.
-    pub fn send(&mut self, packet: FramePacket) -> bool {
-        match self.to_worker.push(packet) {
+    /// Send a filled packet, stamped with the audio written so far. On a full queue the
+    /// packet's window is kept for reuse and `false` is returned: the frame is dropped,
+    /// never waited for.
+    pub fn send(&mut self, mut packet: FramePacket) -> bool {
+        packet.audio_mark = self.audio_written;
+        match self.to_worker.push(Message::Frame(packet)) {
             Ok(()) => true,
-            Err(rtrb::PushError::Full(packet)) => {
+            Err(rtrb::PushError::Full(Message::Frame(packet))) => {
                 self.spare = Some(packet.window);
                 false
             }
+            Err(rtrb::PushError::Full(_)) => false,
         }
+    }
+
+    /// Send a bounce mark (a `BounceEnd` is stamped with the audio written so far).
+    /// `false` when the queue is full: the caller keeps it and tries again.
+    pub fn mark(&mut self, mark: Message) -> bool {
+        let mark = match mark {
+            Message::BounceEnd { .. } => Message::BounceEnd {
+                audio_mark: self.audio_written,
+            },
+            other => other,
+        };
+        self.to_worker.push(mark).is_ok()
+    }
+
+    /// Interleaved samples the export ring can take now, in whole frames of `channels`.
+    pub fn audio_room(&self, channels: usize) -> usize {
+        self.audio.slots() / channels.max(1)
+    }
+
+    /// Write frames `range` of `channels`, interleaved. The caller checked the room.
+    pub fn write_audio(&mut self, channels: &[&mut [f32]], range: std::ops::Range<usize>) {
+        let n = range.len() * channels.len();
+        let Ok(chunk) = self.audio.write_chunk_uninit(n) else {
+            return;
+        };
+        let samples = range.flat_map(|i| channels.iter().map(move |c| c[i]));
+        let written = chunk.fill_from_iter(samples);
+        self.audio_written += written as u64;
+    }
+}
+
+impl WorkerSide {
+    /// Pass the export audio written before `mark` to `take`, in one or two slices.
+    pub fn read_audio_to(&mut self, mark: u64, mut take: impl FnMut(&[f32])) {
+        let wanted = mark.saturating_sub(self.audio_read) as usize;
+        let n = wanted.min(self.audio.slots());
+        if n == 0 {
+            return;
+        }
+        let Ok(chunk) = self.audio.read_chunk(n) else {
+            return;
+        };
+        let (first, second) = chunk.as_slices();
+        take(first);
+        take(second);
+        chunk.commit_all();
+        self.audio_read += n as u64;
+    }
+
+    /// Drop the export audio written before `mark` (audio of a bounce nobody exports).
+    pub fn skip_audio_to(&mut self, mark: u64) {
+        self.read_audio_to(mark, |_| {});
     }
 }
 
@@ -111,12 +216,20 @@ mod tests {
             next_timeline_sample: 0,
             window_end: WindowEnd::from_first_column(frame),
             window,
+            audio_mark: 0,
+        }
+    }
+
+    fn frame_of(message: Message) -> FramePacket {
+        match message {
+            Message::Frame(p) => p,
+            _ => panic!("expected a frame"),
         }
     }
 
     #[test]
     fn pool_runs_dry_then_refills() {
-        let (mut audio, mut worker) = handoff(false);
+        let (mut audio, mut worker) = handoff();
         for frame in 0..POOL_WINDOWS as i64 {
             let w = audio.take_window().expect("pool has a window");
             assert!(audio.send(packet(frame, w)));
@@ -125,9 +238,37 @@ mod tests {
             audio.take_window().is_none(),
             "every window is with the worker"
         );
-        let p = worker.from_audio.pop().unwrap();
+        let p = frame_of(worker.from_audio.pop().unwrap());
         assert_eq!(p.frame, 0);
         worker.to_audio.push(p.window).unwrap();
         assert!(audio.take_window().is_some());
+    }
+
+    /// Each message knows how much audio preceded it, so the worker splits the ring
+    /// exactly at a bounce's end even when the next bounce's audio already follows.
+    #[test]
+    fn audio_is_split_at_the_marks() {
+        let (mut audio, mut worker) = handoff();
+        let mut left = [1.0f32, 2.0, 3.0];
+        let mut right = [-1.0f32, -2.0, -3.0];
+        let channels: [&mut [f32]; 2] = [&mut left, &mut right];
+        audio.write_audio(&channels, 0..2);
+        assert!(audio.mark(Message::BounceEnd { audio_mark: 0 }));
+        audio.write_audio(&channels, 2..3);
+        let w = audio.take_window().unwrap();
+        assert!(audio.send(packet(7, w)));
+
+        let Message::BounceEnd { audio_mark } = worker.from_audio.pop().unwrap() else {
+            panic!("expected the end mark");
+        };
+        assert_eq!(audio_mark, 4);
+        let mut first = Vec::new();
+        worker.read_audio_to(audio_mark, |s| first.extend_from_slice(s));
+        assert_eq!(first, [1.0, -1.0, 2.0, -2.0]);
+        let p = frame_of(worker.from_audio.pop().unwrap());
+        assert_eq!(p.audio_mark, 6);
+        let mut second = Vec::new();
+        worker.read_audio_to(p.audio_mark, |s| second.extend_from_slice(s));
+        assert_eq!(second, [3.0, -3.0]);
     }
 }

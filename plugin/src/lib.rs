@@ -15,10 +15,11 @@ pub mod params;
 pub mod status;
 pub mod worker;
 
-use capture::{Capture, Pacing};
+use capture::{BlockContext, Capture, Pacing};
+use export::Finishers;
 use nice_plug::prelude::*;
 use params::MvGenParams;
-use status::{Mode, Status};
+use status::{LoadRequest, Mode, Status};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,13 +36,11 @@ pub struct MvGen {
     worker: Option<Worker>,
     /// The latest frame, for the editor.
     latest: editor::Latest,
-    /// The generator between activations, with the path and settings it was loaded for,
-    /// so a host that reactivates (a rate change, a bounce) does not reload the model.
-    kept: Option<(
-        PathBuf,
-        mvgen_runtime::RuntimeConfig,
-        mvgen_runtime::Generator,
-    )>,
+    /// The generator between activations (it carries its path and settings), so a host
+    /// that reactivates (a rate change, a bounce) does not reload the model.
+    kept: Option<mvgen_runtime::Generator>,
+    /// Bounces still being finished (encoded) when a bounce ends.
+    finishers: Arc<Finishers>,
 }
 
 impl Default for MvGen {
@@ -59,31 +58,23 @@ impl Default for MvGen {
             worker: None,
             latest: Default::default(),
             kept: None,
+            finishers: Arc::default(),
         }
     }
 }
 
 impl MvGen {
-    /// Stop the worker and drop the audio-side state, keeping the generator. Main thread.
+    /// End a bounce in progress, stop the worker and drop the audio-side state, keeping
+    /// the generator. Main thread, while the host does not process.
     fn shut_down(&mut self) {
+        if let Some(capture) = &mut self.capture {
+            capture.finish();
+        }
         self.capture = None;
         // `latest` stays: while stopped, the editor keeps showing the last frame.
         self.status.set_mode(Mode::Stopped);
         if let Some(worker) = self.worker.take() {
-            let loaded = self.status.worker_report().model.map(|m| m.path);
-            if let (Some(generator), Some(path)) = (worker.stop(), loaded) {
-                self.kept = Some((path, self.params.runtime_config(), generator));
-            }
-        }
-    }
-
-    /// Where and how this activation's bounce is exported.
-    fn export_setup(&self, layout: &AudioIOLayout, rate_hz: u32) -> export::ExportSetup {
-        export::ExportSetup {
-            root: self.params.export_folder(),
-            rate_hz,
-            channels: layout.main_output_channels.map_or(1, |c| c.get() as u16),
-            params: self.params.clone(),
+            self.kept = worker.stop().or(self.kept.take());
         }
     }
 
@@ -173,16 +164,10 @@ impl Plugin for MvGen {
     ) -> bool {
         self.shut_down();
         let rate_hz = config.sample_rate.round() as u32;
-        let pacing = if config.process_mode == ProcessMode::Offline {
-            Pacing::Offline
-        } else {
-            Pacing::Realtime
-        };
-        // Whether this bounce exports is the `export` parameter at its first block.
-        let export = (pacing == Pacing::Offline).then(|| self.export_setup(layout, rate_hz));
-        let (audio_side, worker_side) = handoff::handoff(export.is_some());
+        let (audio_side, worker_side) = handoff::handoff();
         let (input, output) = triple_buffer::triple_buffer(&Published::default());
-        match Capture::new(rate_hz, pacing, audio_side, self.status.clone()) {
+        let num_channels = layout.main_input_channels.map_or(1, |c| c.get() as usize);
+        match Capture::new(rate_hz, num_channels, audio_side, self.status.clone()) {
             Ok(capture) => self.capture = Some(capture),
             Err(e) => {
                 // Keep the audio flowing: the plugin passes audio through untouched and
@@ -193,40 +178,53 @@ impl Plugin for MvGen {
                 return true;
             }
         }
-        // The session's model (which an editor request also set) loads below.
-        let _ = self.status.take_load_request();
-        let wanted = self.model_path();
+        // A model the editor asked for while we were inactive, else the session's model.
         let runtime = self.params.runtime_config();
-        let generator = match self.kept.take() {
-            Some((path, config, generator))
-                if Some(&path) == wanted.as_ref() && config == runtime =>
-            {
-                Some(generator)
+        let wanted = self.status.take_load_request().or_else(|| {
+            self.model_path().map(|path| LoadRequest {
+                path,
+                config: runtime,
+                save: false,
+            })
+        });
+        // The kept generator serves if it is that model with those settings.
+        let generator = self.kept.take().filter(|g| {
+            wanted
+                .as_ref()
+                .is_some_and(|w| g.info().path == w.path && *g.config() == w.config)
+        });
+        let load = match (&generator, wanted) {
+            (Some(_), Some(w)) => {
+                if w.save {
+                    self.params.set_model(&w.path);
+                    self.params.remember_model(&w.path, params::RECENT_MODELS);
+                }
+                None
             }
-            _ => None,
+            (_, wanted) => wanted,
         };
-        let needs_load = generator.is_none();
+        let export = export::ExportSetup {
+            rate_hz,
+            channels: layout.main_output_channels.map_or(1, |c| c.get() as u16),
+            params: self.params.clone(),
+            errors_file: None,
+        };
         match Worker::spawn(
             worker_side,
             self.status.clone(),
             input,
             WorkerSetup {
-                pacing,
-                runtime,
                 generator,
+                load,
                 export,
+                params: self.params.clone(),
+                finishers: self.finishers.clone(),
             },
         ) {
             Ok(worker) => {
-                if let (true, Some(path)) = (needs_load, &wanted) {
-                    worker.load_model(path);
-                }
                 self.worker = Some(worker);
                 *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(output);
-                self.status.set_mode(match pacing {
-                    Pacing::Offline => Mode::Offline,
-                    Pacing::Realtime => Mode::Live,
-                });
+                self.status.set_mode(Mode::Live);
             }
             Err(e) => {
                 nice_log!("worker thread could not start, analysis disabled: {e}");
@@ -250,19 +248,18 @@ impl Plugin for MvGen {
     ) -> ProcessStatus {
         if let Some(capture) = &mut self.capture {
             let transport = context.transport();
-            let timeline = if transport.playing {
-                transport.pos_samples()
-            } else {
-                None
+            let block = BlockContext {
+                gain: util::db_to_gain(self.params.input_gain_db.value()),
+                fps: self.params.fps.value().into(),
+                timeline: transport.playing.then(|| transport.pos_samples()).flatten(),
+                host_has_transport: transport.playing || transport.pos_samples().is_some(),
+                pacing: match context.process_mode() {
+                    ProcessMode::Offline => Pacing::Offline,
+                    ProcessMode::Realtime | ProcessMode::Buffered => Pacing::Realtime,
+                },
+                export: self.params.export.value(),
             };
-            let gain = util::db_to_gain(self.params.input_gain_db.value());
-            capture.process(
-                buffer.as_slice_immutable(),
-                gain,
-                self.params.fps.value().into(),
-                timeline,
-                self.params.export.value(),
-            );
+            capture.process(buffer.as_slice_immutable(), &block);
         }
         ProcessStatus::Normal
     }
@@ -275,6 +272,9 @@ impl Plugin for MvGen {
 impl Drop for MvGen {
     fn drop(&mut self) {
         self.shut_down();
+        // A bounce still encoding is finished before the plugin goes (a host quitting right
+        // after a bounce would otherwise leave half a video).
+        self.finishers.wait();
         let s = &self.status;
         if s.windows_sent.load(Ordering::Relaxed) == 0
             && s.windows_dropped.load(Ordering::Relaxed) == 0

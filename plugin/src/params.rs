@@ -94,6 +94,8 @@ pub struct MvGenParams {
 
 /// Threads for the CPU provider inside a DAW: the DAW needs the other cores.
 pub const CPU_THREADS: usize = 2;
+/// Models remembered in the editor's "Recent" menu.
+pub const RECENT_MODELS: usize = 8;
 
 /// A persisted field's value (a lock poisoned by a panic still holds a valid value).
 fn saved<T: Clone>(field: &std::sync::RwLock<T>) -> T {

@@ -9,8 +9,8 @@ use mvgen_core::ModelInfo;
 use mvgen_runtime::ProviderReport;
 use mvgen_runtime::RuntimeConfig;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Default, Debug)]
 pub struct Status {
@@ -34,23 +34,43 @@ pub struct Status {
     pub frames_failed: AtomicU64,
     /// The last frame index the worker finished, or -1.
     pub last_frame: AtomicI64,
-    /// The timeline sample where the current bounce's audio starts (set by the audio
-    /// thread before it sends the first export audio).
-    pub bounce_start: AtomicI64,
     /// Export audio samples dropped because the worker stalled past the offline wait.
     pub export_samples_dropped: AtomicU64,
+    /// Times a bounce stopped waiting for a worker that did not answer within the limit.
+    pub offline_waits_given_up: AtomicU64,
     /// The editor's state, which knows whether its window is open: the worker prepares
     /// what only the editor shows (the input spectrogram) only while it is.
     pub editor: std::sync::OnceLock<std::sync::Arc<nice_plug_egui::EguiEditorState>>,
     /// Wakes the editor for a repaint (an atomic flag its window polls).
     pub repaint: std::sync::OnceLock<nice_plug_egui::RepaintNotifier>,
+    /// Live consumers of frames besides the editor window, each holding a [`Watch`].
+    watchers: AtomicUsize,
     /// What the plugin is doing, as a [`Mode`].
     mode: AtomicU8,
     /// Never locked by the audio thread.
     report: Mutex<WorkerReport>,
-    /// A model the editor asked for, taken by the running worker (or left to the next
-    /// activation, which loads the session's model anyway).
-    load_request: Mutex<Option<(PathBuf, RuntimeConfig)>>,
+    /// A model the editor asked for, taken by the running worker (or by the next
+    /// activation).
+    load_request: Mutex<Option<LoadRequest>>,
+}
+
+/// A model to load, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadRequest {
+    pub path: PathBuf,
+    pub config: RuntimeConfig,
+    /// Make it the session's model once it has loaded (the user chose it), never before:
+    /// a path that fails to load is not saved, and the model that runs stays.
+    pub save: bool,
+}
+
+/// A live consumer of frames (see [`Status::watch`]).
+pub struct Watch(Arc<Status>);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.0.watchers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What the plugin is doing, for the editor.
@@ -97,6 +117,18 @@ impl Status {
         self.editor.get().is_some_and(|e| e.is_open())
     }
 
+    /// Whether anyone looks at live frames: the editor window, or a [`Watch`] holder. The
+    /// worker runs the generator live only then.
+    pub fn is_watched(&self) -> bool {
+        self.editor_open() || self.watchers.load(Ordering::Acquire) > 0
+    }
+
+    /// Register a live consumer of frames until the returned guard drops.
+    pub fn watch(self: &Arc<Self>) -> Watch {
+        self.watchers.fetch_add(1, Ordering::AcqRel);
+        Watch(self.clone())
+    }
+
     /// Ask the open editor to repaint: a new frame is published.
     pub fn notify_editor(&self) {
         if let Some(r) = self.repaint.get() {
@@ -116,14 +148,14 @@ impl Status {
         }
     }
 
-    /// Ask the running worker to load `path` (the editor's "Load model"). Never call from
-    /// the audio thread.
-    pub fn request_load(&self, path: PathBuf, runtime: RuntimeConfig) {
-        *self.load_request.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, runtime));
+    /// Ask the running worker (or the next activation) to load a model: the editor's "Load
+    /// model". A newer request replaces one not yet taken. Never call from the audio thread.
+    pub fn request_load(&self, request: LoadRequest) {
+        *self.load_request.lock().unwrap_or_else(|e| e.into_inner()) = Some(request);
     }
 
     /// The model the editor asked for, if any. Worker and main thread only.
-    pub fn take_load_request(&self) -> Option<(PathBuf, RuntimeConfig)> {
+    pub fn take_load_request(&self) -> Option<LoadRequest> {
         self.load_request
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -1,14 +1,15 @@
-//! Swapping the generator while windows flow: the worker keeps making frames from the old
-//! model until the new one has loaded on its loader thread, then switches between two
-//! frames. Offline pacing, so no window may be lost on the way.
+//! Swapping the generator while someone watches live frames: the worker keeps making
+//! frames from the old model until the new one has loaded on its loader thread, then
+//! switches between two frames, and the session names the new model only once it runs.
 //!
 //! The models come from the e2e crate's builder (`tests/python/make_models.py`): run
 //! through `scripts/test.sh`, which sets up the venv first.
 
 use mvgen_core::WindowEnd;
-use mvgen_plugin::capture::Pacing;
+use mvgen_plugin::export::ExportSetup;
 use mvgen_plugin::handoff::{handoff, FramePacket};
-use mvgen_plugin::status::Status;
+use mvgen_plugin::params::MvGenParams;
+use mvgen_plugin::status::{LoadRequest, Status};
 use mvgen_plugin::worker::{Published, Worker, WorkerSetup};
 use mvgen_runtime::{Execution, Generator, RuntimeConfig};
 use std::path::PathBuf;
@@ -36,20 +37,29 @@ fn a_model_swaps_between_frames_without_losing_any() {
     };
     let first = Generator::load(&dir.join("tiny.onnx"), &cpu).unwrap();
     let status = Arc::new(Status::new());
-    let (mut audio, worker_side) = handoff(false);
+    let params = Arc::new(MvGenParams::default());
+    let (mut audio, worker_side) = handoff();
     let (input, mut output) = triple_buffer::triple_buffer(&Published::default());
     let worker = Worker::spawn(
         worker_side,
         status.clone(),
         input,
         WorkerSetup {
-            pacing: Pacing::Offline,
-            runtime: cpu.clone(),
             generator: Some(first),
-            export: None,
+            load: None,
+            export: ExportSetup {
+                rate_hz: 44_100,
+                channels: 2,
+                params: params.clone(),
+                errors_file: None,
+            },
+            params: params.clone(),
+            finishers: Arc::default(),
         },
     )
     .unwrap();
+    // Someone watches live frames (as the open editor does): the generator runs.
+    let _watch = status.watch();
 
     let mut send = |frame: i64| {
         let started = Instant::now();
@@ -68,12 +78,15 @@ fn a_model_swaps_between_frames_without_losing_any() {
             timeline_sample: frame,
             next_timeline_sample: frame + 1,
             window_end: WindowEnd::from_first_column(frame),
-            window
+            window,
+            audio_mark: 0,
         }));
     };
+    // Live, a window is either made into a frame or skipped for a newer one.
+    let handled = || Status::get(&status.windows_processed) + Status::get(&status.windows_skipped);
     let wait_for = |n: u64| {
         let started = Instant::now();
-        while Status::get(&status.windows_processed) < n {
+        while handled() < n {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "worker stalled at {n}"
@@ -96,7 +109,12 @@ fn a_model_swaps_between_frames_without_losing_any() {
         Some("test tiny".into())
     );
 
-    worker.load_model(&dir.join("unet256_ngf8.onnx"));
+    let second = dir.join("unet256_ngf8.onnx");
+    status.request_load(LoadRequest {
+        path: second.clone(),
+        config: cpu.clone(),
+        save: true,
+    });
     let mut frame = 20;
     let started = Instant::now();
     while status
@@ -104,6 +122,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
         .model
         .is_none_or(|m| m.name.is_some())
     {
+        assert_eq!(params.saved_model(), None, "saved before it loaded");
         send(frame);
         frame += 1;
         assert!(
@@ -111,16 +130,14 @@ fn a_model_swaps_between_frames_without_losing_any() {
             "the new model never arrived"
         );
     }
+    assert_eq!(params.saved_model(), Some(second));
     for _ in 0..5 {
         send(frame);
         frame += 1;
     }
     wait_for(frame as u64);
-    assert_eq!(
-        Status::get(&status.windows_processed),
-        frame as u64,
-        "no window lost across the swap"
-    );
+    assert_eq!(handled(), frame as u64, "no window lost across the swap");
+    assert_eq!(Status::get(&status.windows_dropped), 0);
     assert_eq!(Status::get(&status.frames_failed), 0);
     let after = output
         .read()

@@ -9,6 +9,7 @@ plugin, whose worker drains its queue before it stops. State round-trips are che
 pedalboard: dawdreamer 0.9's save_state needs a plugin editor.
 """
 import gc
+import json
 import os
 
 import dawdreamer as daw
@@ -96,11 +97,15 @@ def test_render_makes_one_window_per_frame(vst3_path, tmp_path, mvgen, fps_index
         assert np.max(np.abs(window - offline)) <= 1e-5, f"frame {row[1]}"
 
 
-def test_automation_changes_the_frame_rate_mid_render(vst3_path, tmp_path):
+def test_frame_rate_automation_waits_for_the_next_bounce(vst3_path, tmp_path):
+    """A bounce keeps the frame rate of its first block: its video has one rate. Automating
+    fps from 30 to 60 halfway through leaves a whole 30 fps bounce."""
     seconds = 4.0
     audio = music(3, RATE, seconds)
     tap = tmp_path / "tap"
+    exports = tmp_path / "exports"
     os.environ["MVGEN_TAP_DIR"] = str(tap)
+    os.environ["MVGEN_EXPORT_DIR"] = str(exports)
     try:
         engine = daw.RenderEngine(RATE, BLOCK)
         playback = engine.make_playback_processor("song", audio)
@@ -114,13 +119,14 @@ def test_automation_changes_the_frame_rate_mid_render(vst3_path, tmp_path):
         gc.collect()
     finally:
         os.environ.pop("MVGEN_TAP_DIR", None)
+        os.environ["MVGEN_EXPORT_DIR"] = os.environ["MVGEN_TEST_EXPORTS"]
     rows, _ = read_tap(tap)
-    # Frame indices count on the timeline at the current rate: they jump at the switch,
-    # from frame 60 at 30 fps (2.0 s) to frame 121 at 60 fps, then run to the end.
     frames = [int(r[1]) for r in rows]
-    last = frames_before(int(seconds * RATE) + 2 * BLOCK, 60) - 1
-    assert frames[:61] == list(range(61))
-    assert frames[61:] == list(range(121, frames[-1] + 1)) and 239 <= frames[-1] <= last
+    assert frames == list(range(len(frames))), "30 fps frames to the end"
+    assert [int(r[2]) for r in rows] == [frame_position(k, 30) for k in frames]
+    manifest = json.loads((exports / "bounce-0001" / "manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["fps"] == 30
+    assert len(manifest["frames"]) == 120
 
 
 def test_frames_equal_onnx_runtime_on_the_same_windows(vst3_path, tmp_path, test_models):

@@ -15,7 +15,8 @@ use std::ffi::CStr;
 use std::path::Path;
 
 pub const PLUGIN_ID: &CStr = c"org.mvgen.mvgen";
-/// The largest block the tests send (CONTEXT: blocks of 0 to 8192 frames).
+/// The largest block most tests send (CONTEXT: blocks of 0 to 8192 frames); a run with
+/// larger blocks activates with its own largest.
 pub const MAX_BLOCK: usize = 8192;
 
 struct Shared;
@@ -155,6 +156,38 @@ impl Host {
             params,
             start_sample,
         } = *run;
+        self.set_render_mode(offline)?;
+        let max_block = blocks.iter().copied().max().unwrap_or(1).max(MAX_BLOCK);
+        let mut active = self.activate(rate_hz, input.len(), max_block)?;
+        let len = input.first().map_or(0, |c| c.len());
+        let mut output = vec![Vec::with_capacity(len); input.len()];
+        let mut pos = 0usize;
+        let mut first = true;
+        for &block in blocks.iter().cycle() {
+            if pos >= len {
+                break;
+            }
+            let n = block.min(len - pos);
+            let block_in: Vec<&[f32]> = input.iter().map(|c| &c[pos..pos + n]).collect();
+            let timeline = Block {
+                position: start_sample + pos as u64,
+                playing,
+            };
+            let out = active.process(&block_in, timeline, if first { params } else { &[] })?;
+            first = false;
+            for (o, b) in output.iter_mut().zip(out) {
+                o.extend_from_slice(&b);
+            }
+            pos += n;
+            between(&mut active.main_thread(), pos)?;
+        }
+        active.deactivate();
+        Ok(output)
+    }
+
+    /// Set the render mode through the CLAP render extension (main thread; the plugin may
+    /// be active, as when a host starts a bounce without reactivating it).
+    pub fn set_render_mode(&mut self, offline: bool) -> anyhow::Result<()> {
         let mode = if offline {
             RenderMode::Offline
         } else {
@@ -166,85 +199,147 @@ impl Host {
             .ok_or_else(|| anyhow!("the plugin has no render extension"))?;
         render
             .set(&handle, mode)
-            .map_err(|e| anyhow!("setting render mode {mode:?}: {e}"))?;
+            .map_err(|e| anyhow!("setting render mode {mode:?}: {e}"))
+    }
+
+    /// Activate at `rate_hz` for `num_channels` in and out, with blocks of up to
+    /// `max_block` frames, and start processing.
+    pub fn activate(
+        &mut self,
+        rate_hz: u32,
+        num_channels: usize,
+        max_block: usize,
+    ) -> anyhow::Result<Active<'_>> {
         let config = PluginAudioConfiguration {
             sample_rate: rate_hz as f64,
             min_frames_count: 1,
-            max_frames_count: MAX_BLOCK as u32,
+            max_frames_count: max_block as u32,
         };
         let stopped = self
             .instance
             .activate(|_, _| (), config)
             .map_err(|e| anyhow!("activating at {rate_hz} Hz: {e:?}"))?;
-        let mut processor = stopped
+        let processor = stopped
             .start_processing()
             .map_err(|e| anyhow!("starting: {e:?}"))?;
+        Ok(Active {
+            host: self,
+            processor: Some(processor),
+            rate_hz,
+            in_bufs: vec![vec![0.0; max_block]; num_channels],
+            out_bufs: vec![vec![0.0; max_block]; num_channels],
+            in_ports: AudioPorts::with_capacity(num_channels, 1),
+            out_ports: AudioPorts::with_capacity(num_channels, 1),
+            out_events: EventBuffer::new(),
+        })
+    }
+}
 
-        let num_channels = input.len();
-        let len = input.first().map_or(0, |c| c.len());
-        let mut output = vec![Vec::with_capacity(len); num_channels];
-        let mut in_bufs = vec![vec![0.0f32; MAX_BLOCK]; num_channels];
-        let mut out_bufs = vec![vec![0.0f32; MAX_BLOCK]; num_channels];
-        let mut in_ports = AudioPorts::with_capacity(num_channels, 1);
-        let mut out_ports = AudioPorts::with_capacity(num_channels, 1);
+/// Where a block sits on the host's timeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Block {
+    /// The timeline sample of the block's first sample.
+    pub position: u64,
+    /// Whether the transport rolls.
+    pub playing: bool,
+}
+
+/// An activated plugin, processing one block per call as a DAW's audio thread does, with
+/// the main thread's work (render mode, gui) in between.
+pub struct Active<'a> {
+    host: &'a mut Host,
+    processor: Option<StartedPluginAudioProcessor<TestHost>>,
+    rate_hz: u32,
+    in_bufs: Vec<Vec<f32>>,
+    out_bufs: Vec<Vec<f32>>,
+    in_ports: AudioPorts,
+    out_ports: AudioPorts,
+    out_events: EventBuffer,
+}
+
+impl Active<'_> {
+    /// Process one block (one slice per channel), with `params` changed at its start.
+    pub fn process(
+        &mut self,
+        input: &[&[f32]],
+        block: Block,
+        params: &[ParamChange],
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let n = input.first().map_or(0, |c| c.len());
+        anyhow::ensure!(
+            n <= self.in_bufs.first().map_or(0, |b| b.len()),
+            "a block of {n} frames is over the activation's maximum"
+        );
+        for (buf, ch) in self.in_bufs.iter_mut().zip(input) {
+            buf[..n].copy_from_slice(ch);
+        }
+        let transport = transport_at(block.position as f64 / self.rate_hz as f64, block.playing);
         let param_events: Vec<ParamValueEvent> = params
             .iter()
             .map(|p| {
                 ParamValueEvent::new(0, ClapId::new(param_id(p.id)), Pckn::match_all(), p.value)
             })
             .collect();
-        let mut out_events = EventBuffer::new();
+        let in_events = InputEvents::from_buffer(&param_events);
+        let inputs = self.in_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                self.in_bufs
+                    .iter_mut()
+                    .map(|b| InputChannel::variable(&mut b[..n])),
+            ),
+        }]);
+        let mut outputs = self.out_ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                self.out_bufs.iter_mut().map(|b| &mut b[..n]),
+            ),
+        }]);
+        self.processor
+            .as_mut()
+            .ok_or_else(|| anyhow!("not processing"))?
+            .process(
+                &inputs,
+                &mut outputs,
+                &in_events,
+                &mut OutputEvents::from_buffer(&mut self.out_events),
+                None,
+                Some(&transport),
+            )
+            .map_err(|e| anyhow!("process at sample {}: {e:?}", block.position))?;
+        Ok(self.out_bufs.iter().map(|b| b[..n].to_vec()).collect())
+    }
 
-        let mut pos = 0usize;
-        let mut first = true;
-        for &block in blocks.iter().cycle() {
-            if pos >= len {
-                break;
-            }
-            let n = block.min(len - pos).min(MAX_BLOCK);
-            for (buf, ch) in in_bufs.iter_mut().zip(input) {
-                buf[..n].copy_from_slice(&ch[pos..pos + n]);
-            }
-            let transport =
-                transport_at((start_sample + pos as u64) as f64 / rate_hz as f64, playing);
-            let in_events = if first {
-                InputEvents::from_buffer(&param_events)
-            } else {
-                InputEvents::empty()
-            };
-            first = false;
-            let inputs = in_ports.with_input_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_input_only(
-                    in_bufs
-                        .iter_mut()
-                        .map(|b| InputChannel::variable(&mut b[..n])),
-                ),
-            }]);
-            let mut outputs = out_ports.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(
-                    out_bufs.iter_mut().map(|b| &mut b[..n]),
-                ),
-            }]);
-            processor
-                .process(
-                    &inputs,
-                    &mut outputs,
-                    &in_events,
-                    &mut OutputEvents::from_buffer(&mut out_events),
-                    None,
-                    Some(&transport),
-                )
-                .map_err(|e| anyhow!("process at sample {pos}: {e:?}"))?;
-            for (out, buf) in output.iter_mut().zip(&out_bufs) {
-                out.extend_from_slice(&buf[..n]);
-            }
-            pos += n;
-            between(&mut self.instance.plugin_handle(), pos)?;
+    /// The plugin's `reset` on the audio thread: the host starts over (a new render).
+    pub fn reset(&mut self) {
+        if let Some(p) = &mut self.processor {
+            p.reset();
         }
-        self.instance.deactivate(processor.stop_processing());
-        Ok(output)
+    }
+
+    /// Switch the render mode while active (the main thread, between blocks).
+    pub fn set_render_mode(&mut self, offline: bool) -> anyhow::Result<()> {
+        self.host.set_render_mode(offline)
+    }
+
+    /// The plugin's main-thread handle.
+    pub fn main_thread(&mut self) -> PluginMainThreadHandle<'_> {
+        self.host.instance.plugin_handle()
+    }
+
+    /// Stop processing and deactivate.
+    pub fn deactivate(mut self) {
+        if let Some(p) = self.processor.take() {
+            self.host.instance.deactivate(p.stop_processing());
+        }
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.processor.take() {
+            self.host.instance.deactivate(p.stop_processing());
+        }
     }
 }
 

@@ -28,6 +28,16 @@ pub fn errors(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The plugin's status counters as its worker stopped (`windows_dropped`, ...).
+pub fn counters(dir: &Path) -> std::collections::HashMap<String, u64> {
+    std::fs::read_to_string(dir.join("counters.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(name, value)| Some((name.to_string(), value.parse().ok()?)))
+        .collect()
+}
+
 /// Every window in the tap folder, in the order the worker received them.
 pub fn read(dir: &Path) -> anyhow::Result<Vec<TappedWindow>> {
     let csv = std::fs::read_to_string(dir.join("windows.csv"))?;

@@ -16,7 +16,7 @@ use mvgen_core::spectrogram::{window_from_signal, ColumnAnalyser};
 use mvgen_core::Frame;
 use mvgen_core::{Fps, FrameClock, WindowEnd};
 use mvgen_runtime::{Execution, Generator, RuntimeConfig};
-use mvgen_tests::clap_host::{Host, ParamChange, Run};
+use mvgen_tests::clap_host::{Block, Host, ParamChange, Run, MAX_BLOCK};
 use mvgen_tests::signals::{bit_exact, stereo};
 use mvgen_tests::{clap_bundle, models, scratch, signals, tap};
 use std::sync::Mutex;
@@ -155,6 +155,28 @@ fn windows_equal_the_offline_contract_at_every_rate_and_block_size() {
             } = run_tapped(
                 &mut host,
                 "clap-rates",
+                &Run::offline(rate_hz, blocks),
+                &input,
+            );
+            assert!(bit_exact(&output, &input), "{what}: audio changed");
+            let worst = check_windows(&windows, &input, rate_hz, Fps::F30, &what);
+            eprintln!(
+                "{what}: {} windows, max |live - offline| = {worst:e}",
+                windows.len()
+            );
+        }
+    }
+    // Odd rates: one that shares no factor with 44.1 kHz (the resampler switches to its
+    // short-chunk sinc path) and the lowest we accept.
+    for rate_hz in [44_101u32, 8_000] {
+        let input = stereo(rate_hz, 2.0, rate_hz as u64);
+        for blocks in [patterns[2], patterns[4]] {
+            let what = format!("{rate_hz} Hz, blocks {blocks:?}");
+            let Tapped {
+                output, windows, ..
+            } = run_tapped(
+                &mut host,
+                "clap-odd-rates",
                 &Run::offline(rate_hz, blocks),
                 &input,
             );
@@ -378,26 +400,56 @@ fn bad_models_are_refused_and_the_audio_flows() {
     }
 }
 
-/// In real time the audio thread never waits: a host running faster than the worker
-/// loses frames, and the plugin counts them instead of stalling the audio.
+/// In real time the audio thread never waits, not even for a stalled worker: every
+/// `process()` call returns long before the worker's stall ends, and the frames the worker
+/// could not take are counted as dropped. (The host runs 1.2 s of audio as fast as it can,
+/// under the 1.5 s lead that would make the plugin take it for a render.)
 #[test]
 fn realtime_never_waits_for_the_worker() {
+    const STALL_MS: u64 = 300;
     let _guard = TAP_ENV.lock().unwrap_or_else(|e| e.into_inner());
     let mut host = Host::load(&clap_bundle()).unwrap();
-    let input = stereo(48_000, 3.0, 11);
-    // Our host runs far faster than real time, and the tap makes the worker slow.
-    let Tapped {
-        output, windows, ..
-    } = run_tapped(
-        &mut host,
-        "clap-realtime",
-        &Run {
-            offline: false,
-            ..Run::offline(48_000, &[64])
-        },
-        &input,
-    );
+    let input = stereo(48_000, 1.2, 11);
+    let dir = scratch("clap-realtime");
+    std::env::set_var("MVGEN_TAP_DIR", &dir);
+    std::env::set_var("MVGEN_TEST_STALL", STALL_MS.to_string());
+    host.set_render_mode(false).unwrap();
+    let mut active = host.activate(48_000, 2, MAX_BLOCK).unwrap();
+    let mut output = vec![Vec::new(), Vec::new()];
+    let mut slowest = std::time::Duration::ZERO;
+    for pos in (0..input[0].len()).step_by(64) {
+        let end = (pos + 64).min(input[0].len());
+        let block: Vec<&[f32]> = input.iter().map(|c| &c[pos..end]).collect();
+        let started = std::time::Instant::now();
+        let out = active
+            .process(
+                &block,
+                Block {
+                    position: pos as u64,
+                    playing: true,
+                },
+                &[],
+            )
+            .unwrap();
+        slowest = slowest.max(started.elapsed());
+        for (o, b) in output.iter_mut().zip(out) {
+            o.extend(b);
+        }
+    }
+    active.deactivate();
+    std::env::remove_var("MVGEN_TEST_STALL");
+    std::env::remove_var("MVGEN_TAP_DIR");
     assert!(bit_exact(&output, &input), "audio changed");
+    assert!(
+        slowest.as_millis() < (STALL_MS / 2) as u128,
+        "a process() call took {slowest:?}: the audio thread waited for the stalled worker"
+    );
+    let counters = tap::counters(&dir);
+    assert!(
+        counters.get("windows_dropped").copied().unwrap_or(0) > 0,
+        "the frames the stalled worker could not take are counted: {counters:?}"
+    );
+    let windows = tap::read(&dir).unwrap();
     assert!(!windows.is_empty(), "the worker made no frame at all");
     for w in &windows {
         assert_eq!(

@@ -125,3 +125,52 @@ fn each_bad_model_gets_its_own_clear_error() {
         "{message}"
     );
 }
+
+/// Where a GPU works, its frames equal the CPU's (Auto, the default, runs there first).
+/// Without one, the test says so and checks nothing else: `scripts/device/run.sh` runs it
+/// on a GPU machine.
+#[test]
+fn gpu_frames_equal_cpu_frames() {
+    /// In image units ([-1, 1]): an eighth of an 8-bit level. GPU kernels sum in another
+    /// order than the CPU's, so the last bits differ.
+    const TOLERANCE: f32 = 1e-3;
+    let gpu_config = RuntimeConfig {
+        execution: Execution::Gpu,
+        cpu_threads: 2,
+    };
+    for model in ["tiny.onnx", "unet256_ngf8.onnx"] {
+        let path = models().join(model);
+        let mut gpu = Generator::load(&path, &gpu_config).unwrap();
+        if gpu.provider().provider == "CPU" {
+            eprintln!(
+                "SKIPPED (no GPU here): {}",
+                gpu.provider()
+                    .fallback
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            );
+            return;
+        }
+        let mut cpu_generator = Generator::load(&path, &cpu()).unwrap();
+        let mut worst = 0.0f32;
+        for seed in 0..4 {
+            let x = signals::music(seed, 44_100, mvgen_core::spectrogram::WINDOW_SAMPLES);
+            let window = mvgen_core::spectrogram::window_from_samples(&x);
+            let (mut on_gpu, mut on_cpu) = (Frame::default(), Frame::default());
+            gpu.run(&window, &mut on_gpu).unwrap();
+            cpu_generator.run(&window, &mut on_cpu).unwrap();
+            let diff = on_gpu
+                .planes()
+                .iter()
+                .zip(on_cpu.planes())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            worst = worst.max(diff);
+        }
+        eprintln!("{model} on {}: max |GPU - CPU| = {worst:e}", gpu.provider());
+        assert!(
+            worst <= TOLERANCE,
+            "{model}: GPU frames differ from the CPU's by {worst}"
+        );
+    }
+}

@@ -50,7 +50,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let clock = FrameClock::new(fps, decoded.rate_hz);
-    let num_frames = clock.num_frames(decoded.mono.len() as i64);
+    // Whole frames only, as a bounce of the same song exports them: the video and its
+    // audio end together.
+    let num_frames = clock.num_whole_frames(decoded.mono.len() as i64);
     let bar = ProgressBar::new(num_frames as u64);
     bar.set_style(
         ProgressStyle::with_template(

@@ -11,7 +11,7 @@ pub mod offscreen;
 pub mod presenter;
 
 use crate::params::MvGenParams;
-use crate::status::{Mode, Status};
+use crate::status::{LoadRequest, Mode, Status};
 use crate::worker::Published;
 use egui::{Color32, RichText};
 use nice_plug::prelude::{Param, ParamSetter};
@@ -28,8 +28,6 @@ use std::time::{Duration, Instant};
 /// on each activation; the editor reads whichever is current).
 pub type Latest = Arc<Mutex<Option<triple_buffer::Output<Published>>>>;
 
-/// Models remembered in the "Recent" menu.
-const RECENT_MODELS: usize = 8;
 /// The window's first size, in logical points.
 const DEFAULT_SIZE: (u32, u32) = (880, 560);
 const MIN_SIZE: (f32, f32) = (560.0, 380.0);
@@ -250,7 +248,7 @@ impl EditorApp {
                 .clicked()
             {
                 if let Some(m) = &report.model {
-                    self.load_model(m.path.clone());
+                    self.request_model(m.path.clone(), false);
                 }
             }
             ui.separator();
@@ -461,12 +459,20 @@ impl EditorApp {
         }
     }
 
-    /// Make `path` the session's model, remember it, and have the worker load it (now, or
-    /// at the next activation when the host has not started audio).
+    /// Have the worker load `path` (now, or at the next activation when the host has not
+    /// started audio); once it has loaded, it becomes the session's model.
     fn load_model(&mut self, path: PathBuf) {
-        self.params.set_model(&path);
-        self.params.remember_model(&path, RECENT_MODELS);
         self.typed_path = path.to_string_lossy().into_owned();
-        self.status.request_load(path, self.params.runtime_config());
+        self.request_model(path, true);
+    }
+
+    /// Ask for `path` with the current Execution setting; `save`: make it the session's
+    /// model once loaded.
+    fn request_model(&self, path: PathBuf, save: bool) {
+        self.status.request_load(LoadRequest {
+            path,
+            config: self.params.runtime_config(),
+            save,
+        });
     }
 }
