@@ -13,7 +13,9 @@ command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (carg
 #   for the editor's wgpu drawing in the tests (a GPU driver takes over where one is).
 # fonts-dejavu-core: the text in training loss plots.
 # python3-venv: the test venv, on a system Python.
-packages=(ffmpeg xvfb mesa-vulkan-drivers libvulkan1 fonts-dejavu-core python3 python3-venv python3-pip)
+# ardour: a real DAW for the host tests (Ardour 7, driven headlessly by its Lua and
+#   export tools; about 100 MB).
+packages=(ffmpeg xvfb mesa-vulkan-drivers libvulkan1 fonts-dejavu-core python3 python3-venv python3-pip ardour)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
