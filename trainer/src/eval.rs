@@ -243,6 +243,88 @@ mod tests {
         assert!(ssim(&a, &near) > 0.9 && ssim(&a, &far) < 0.2);
     }
 
+    /// Our SSIM against an independent reference: scikit-image's `structural_similarity`
+    /// with Wang et al.'s settings (11x11 Gaussian, sigma 1.5, population covariance, data
+    /// range 255, channels averaged), in the test venv, on seeded image pairs from alike to
+    /// unrelated.
+    #[test]
+    fn ssim_equals_scikit_image() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let python = root.join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/setup.sh",
+            python.display()
+        );
+        let dir = std::env::temp_dir().join(format!("mvgen-ssim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut state = 7u64;
+        let mut noise = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as i32
+        };
+        let smooth = image(|i| ((i / 3 % SIZE + i / 3 / SIZE) / 2 + 20 * (i % 3)) as u8);
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (
+                smooth.clone(),
+                smooth.iter().map(|&v| v.saturating_add(9)).collect(),
+            ),
+            (
+                smooth.clone(),
+                smooth
+                    .iter()
+                    .map(|&v| (v as i32 + noise() / 8 - 16).clamp(0, 255) as u8)
+                    .collect(),
+            ),
+            (
+                image(|i| ((i / 3) % 256) as u8),
+                image(|i| ((i * 13) % 256) as u8),
+            ),
+            (
+                image(|_| (noise() & 255) as u8),
+                image(|_| (noise() & 255) as u8),
+            ),
+        ];
+        for (n, (a, b)) in pairs.iter().enumerate() {
+            std::fs::write(dir.join(format!("{n}a.rgb")), a).unwrap();
+            std::fs::write(dir.join(format!("{n}b.rgb")), b).unwrap();
+        }
+        let script = format!(
+            "import numpy as np, sys\n\
+             from skimage.metrics import structural_similarity as ssim\n\
+             d = sys.argv[1]\n\
+             for n in range({}):\n\
+             \x20   a, b = (np.fromfile(f'{{d}}/{{n}}{{s}}.rgb', np.uint8).reshape({SIZE}, {SIZE}, 3) for s in 'ab')\n\
+             \x20   print(ssim(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1))\n",
+            pairs.len()
+        );
+        let out = std::process::Command::new(&python)
+            .args(["-c", &script])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reference: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert_eq!(reference.len(), pairs.len());
+        for ((a, b), want) in pairs.iter().zip(reference) {
+            let got = ssim(a, b);
+            assert!(
+                (got - want).abs() < 1e-6,
+                "SSIM {got} against scikit-image's {want}"
+            );
+        }
+    }
+
     #[test]
     fn mean_frame_is_the_rounded_pixel_mean() {
         let e = |v: u8| Example {

@@ -418,16 +418,20 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         }
         losses_csv.flush()?;
         state.epoch = epoch;
-        let samples = run.join("samples").join(format!("epoch-{epoch:04}.png"));
-        sample_grid(&state.generator, &held_out, &device)?
-            .save(&samples)
-            .with_context(|| format!("writing {}", samples.display()))?;
+        // The epoch's work is saved first: nothing written after it can lose it.
         checkpoint::write(&run.join(CHECKPOINT), &state.to_checkpoint()?)?;
         if epoch == total || cfg.snapshots.contains(&epoch) {
             crate::dataset::write_atomic(
                 &snapshot_path(run, epoch),
                 &checkpoint::module_bytes(state.generator.clone())?,
             )?;
+        }
+        let samples = run.join("samples").join(format!("epoch-{epoch:04}.png"));
+        if let Err(e) = sample_grid(&state.generator, &held_out, &device).and_then(|grid| {
+            grid.save(&samples)
+                .with_context(|| format!("writing {}", samples.display()))
+        }) {
+            bar.println(format!("note: no sample grid: {e:#}"));
         }
         if let Err(e) = crate::plot::loss_curve(&run.join(LOSSES), &run.join("losses.png")) {
             bar.println(format!("note: no loss plot: {e:#}"));
@@ -500,6 +504,7 @@ pub fn sample_grid(
     examples: &[Example],
     device: &Device,
 ) -> anyhow::Result<image::RgbImage> {
+    ensure!(!examples.is_empty(), "no pairs to show");
     let refs: Vec<&Example> = examples.iter().collect();
     let generated = frames(generator, &refs, device);
     let s = SIZE as u32;
@@ -540,6 +545,10 @@ pub fn command(a: &crate::cli::TrainArgs) -> anyhow::Result<()> {
     ensure!(
         a.epochs + a.decay_epochs >= 1,
         "nothing to train: --epochs and --decay-epochs are 0"
+    );
+    ensure!(
+        a.sample_pairs >= 1,
+        "--sample-pairs must be at least 1: each epoch's sample grid shows that many pairs"
     );
     let dataset = a
         .dataset

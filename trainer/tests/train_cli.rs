@@ -231,6 +231,21 @@ fn a_bad_run_folder_or_dataset_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a training run"));
+    // Refused up front, before an epoch is spent: a grid of no pairs cannot be drawn.
+    let run = tmp("no-sample-pairs");
+    let out = Command::new(MVGEN)
+        .args(["train", dataset().to_str().unwrap(), "--run"])
+        .arg(&run)
+        .args(["--sample-pairs", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--sample-pairs must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!run.join("config.json").exists(), "nothing was started");
     let damaged = tmp("damaged-run");
     std::fs::write(damaged.join("config.json"), b"{}").unwrap();
     std::fs::write(damaged.join("checkpoint.bin"), b"MVGENCK1garbage").unwrap();
