@@ -265,6 +265,11 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             (state >> 56) as i32
         };
+        let random = |noise: &mut dyn FnMut() -> i32| -> Vec<u8> {
+            (0..3 * SIZE * SIZE)
+                .map(|_| (noise() & 255) as u8)
+                .collect()
+        };
         let smooth = image(|i| ((i / 3 % SIZE + i / 3 / SIZE) / 2 + 20 * (i % 3)) as u8);
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = vec![
             (
@@ -282,10 +287,7 @@ mod tests {
                 image(|i| ((i / 3) % 256) as u8),
                 image(|i| ((i * 13) % 256) as u8),
             ),
-            (
-                image(|_| (noise() & 255) as u8),
-                image(|_| (noise() & 255) as u8),
-            ),
+            (random(&mut noise), random(&mut noise)),
         ];
         for (n, (a, b)) in pairs.iter().enumerate() {
             std::fs::write(dir.join(format!("{n}a.rgb")), a).unwrap();
