@@ -46,17 +46,25 @@ pub fn python() -> PathBuf {
 }
 
 /// The test models (`tests/python/make_models.py`), built once per test process into
-/// `target/test-models/`.
+/// `target/test-models/`, or the folder `MVGEN_TEST_MODELS` names (a machine without the
+/// test venv: scripts/device/ brings them built).
 pub fn models() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| make_models("target/test-models", false))
+        .get_or_init(|| {
+            std::env::var_os("MVGEN_TEST_MODELS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| make_models("target/test-models", false))
+        })
         .clone()
 }
 
-/// The test models plus `unet256_ngf{16,32,64}.onnx` for the benchmarks.
+/// The test models plus `unet256_ngf{16,32,64}.onnx` for the benchmarks, or the folder
+/// `MVGEN_BENCH_MODELS` names.
 pub fn bench_models() -> PathBuf {
-    make_models("target/bench-models", true)
+    std::env::var_os("MVGEN_BENCH_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| make_models("target/bench-models", true))
 }
 
 fn make_models(folder: &str, bench: bool) -> PathBuf {
