@@ -17,11 +17,14 @@ echo "installed ~/.clap/MVGen.clap (with ~/.clap/mvgen-libs) and ~/.vst3/MVGen.v
 
 cargo build --release -p mvgen
 mkdir -p demo
-# Eight seconds of demo music: a chord progression over a kick and hi-hat pattern.
-chord='0.2*sin(2*PI*(220+27*floor(mod(t,8)/2))*t)+0.15*sin(2*PI*(277+31*floor(mod(t,8)/2))*t)'
-kick='0.6*sin(2*PI*(55+90*exp(-30*mod(t,0.5)))*t)*exp(-12*mod(t,0.5))'
-hat='0.15*(random(0)-0.5)*exp(-60*mod(t+0.25,0.5))'
-ffmpeg -hide_banner -loglevel error -y -f lavfi -i "aevalsrc='$chord+$kick+$hat':s=44100:d=8" demo/demo-song.wav
-target/release/mvgen spectrogram demo/demo-song.wav --at 4.0 -o demo/demo-spectrogram.png
+# 24 seconds of demo music in four sections of 6 s, so the reaction shows: a dark pad;
+# the pad with a kick; a bright lead, hi-hats and the kick (the drop); the lead alone.
+pad='(0.5-0.1*floor(t/6))*(0.3*sin(2*PI*110*t)+0.2*sin(2*PI*164.8*t)+0.15*sin(2*PI*220*t))'
+kick='between(t,6,18)*0.7*sin(2*PI*(50+100*exp(-30*mod(t,0.5)))*t)*exp(-10*mod(t,0.5))'
+lead='gte(t,12)*(0.5-0.25*gte(t,18))*(0.2*sin(2*PI*880*t)+0.12*sin(2*PI*1320*t)+0.1*sin(2*PI*2640*t))*(0.6+0.4*sin(2*PI*4*t))'
+hat='between(t,12,18)*0.25*(random(0)-0.5)*exp(-50*mod(t+0.25,0.5))'
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "aevalsrc='$pad+$kick+$lead+$hat':s=44100:d=24" demo/demo-song.wav
+target/release/mvgen spectrogram demo/demo-song.wav --at 14.0 -o demo/demo-spectrogram.png
 target/release/mvgen render demo/demo-song.wav -o demo/demo-video.mp4 --smoothing 0.3
-echo "wrote demo/demo-video.mp4 (the embedded default model) and demo/demo-spectrogram.png (what it sees 4.0 s in)"
+echo "wrote $PWD/demo/demo-video.mp4 (the embedded default model; the music changes every 6 s)"
+echo "and $PWD/demo/demo-spectrogram.png (what the model sees 14 s in, during the drop)"

@@ -84,6 +84,16 @@ pub struct TrainArgs {
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     pub run: PathBuf,
+    /// Songs the run never saw (files or folders): also measure how each snapshot's video
+    /// of them reacts (motion, variety, coupling).
+    #[arg(long, num_args = 1..)]
+    pub songs: Vec<PathBuf>,
+    /// Seconds of each song to measure, from --from.
+    #[arg(long, default_value_t = 40.0)]
+    pub seconds: f64,
+    /// Where in each song to start measuring, in seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub from: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -118,6 +128,8 @@ pub struct BenchTrainArgs {
 pub enum DatasetCommand {
     /// Pair frames of music videos with the spectrogram of the audio before them.
     Build(BuildArgs),
+    /// Direct music videos from songs: each frame drawn from the music before it.
+    Direct(DirectArgs),
     /// Write audio-reactive synthetic music videos (mp4 with audio).
     Synth(SynthArgs),
     /// A contact sheet of pairs: spectrogram beside frame.
@@ -156,6 +168,26 @@ pub struct BuildArgs {
     /// Seed of the train/val split.
     #[arg(long, default_value_t = 188)]
     pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DirectArgs {
+    /// Songs (wav, flac, ogg, mp3, m4a, aiff), or folders of them.
+    #[arg(required = true)]
+    pub songs: Vec<PathBuf>,
+    /// The folder for the videos (`<song>.mp4`) and the calibration (`director.json`).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// A folder of images (png, jpg) to blend into the pictures: your artwork.
+    #[arg(long)]
+    pub material: Option<PathBuf>,
+    /// Use this calibration (`director.json`) instead of measuring the songs: direct new
+    /// songs exactly as an earlier set was.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Only print how each song's directed video would react (motion, variety, coupling).
+    #[arg(long)]
+    pub measure: bool,
 }
 
 #[derive(clap::Args, Debug)]

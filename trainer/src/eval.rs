@@ -33,6 +33,17 @@ pub struct Report {
     pub val_pairs: usize,
     pub baseline_mean_frame: Score,
     pub snapshots: Vec<SnapshotScore>,
+    /// How each snapshot's video of songs it never saw reacts (`--songs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub songs: Vec<SongReaction>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SongReaction {
+    pub epoch: usize,
+    pub song: String,
+    #[serde(flatten)]
+    pub reactivity: crate::reactivity::Reactivity,
 }
 
 pub fn l1(a: &[u8], b: &[u8]) -> f64 {
@@ -187,7 +198,52 @@ pub fn evaluate(run: &Path) -> anyhow::Result<Report> {
         val_pairs: val.len(),
         baseline_mean_frame: baseline,
         snapshots,
+        songs: Vec::new(),
     })
+}
+
+/// How each snapshot reacts to `songs`: its export, run as the plugin runs it (ONNX
+/// Runtime, CPU), over `excerpt` (from, seconds) of each song at 30 fps.
+pub fn song_reactions(
+    run: &Path,
+    songs: &[std::path::PathBuf],
+    excerpt: (f64, f64),
+) -> anyhow::Result<Vec<SongReaction>> {
+    let cfg = train::read_config(run)?;
+    let device = Device::flex();
+    let songs = crate::director::collect_songs(songs)?;
+    let model = std::env::temp_dir().join(format!("mvgen-eval-{}.onnx", std::process::id()));
+    let mut out = Vec::new();
+    for epoch in snapshots(run) {
+        let g = load_snapshot(run, &cfg, epoch, &device)?;
+        let info = crate::export::ExportInfo {
+            name: format!("epoch {epoch}"),
+            epochs: epoch,
+            dataset: cfg.dataset_name.clone(),
+        };
+        crate::dataset::write_atomic(&model, &crate::export::to_onnx(&g, &info))?;
+        let mut generator = mvgen_runtime::Generator::load(
+            &model,
+            &mvgen_runtime::RuntimeConfig {
+                execution: mvgen_runtime::Execution::Cpu,
+                cpu_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            },
+        )?;
+        for song in &songs {
+            let reactivity =
+                crate::render::reactivity(song, &mut generator, mvgen_core::Fps::F30, excerpt)
+                    .with_context(|| format!("measuring {}", song.display()))?;
+            out.push(SongReaction {
+                epoch,
+                song: song
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+                reactivity,
+            });
+        }
+    }
+    let _ = std::fs::remove_file(&model);
+    Ok(out)
 }
 
 pub fn print(report: &Report) {
@@ -206,11 +262,31 @@ pub fn print(report: &Report) {
             s.score.ssim
         );
     }
+    if !report.songs.is_empty() {
+        println!("\nreacting to songs it never saw (levels of 255; coupling -1..1)");
+        println!(
+            "{:<10} {:<28} {:>7} {:>8} {:>9}",
+            "", "song", "motion", "variety", "coupling"
+        );
+        for s in &report.songs {
+            println!(
+                "{:<10} {:<28} {:>7.1} {:>8.1} {:>9.2}",
+                format!("epoch {}", s.epoch),
+                s.song,
+                s.reactivity.motion,
+                s.reactivity.variety,
+                s.reactivity.coupling
+            );
+        }
+    }
 }
 
 /// `mvgen eval`: print the table and keep it as `eval.json` in the run.
 pub fn command(a: &crate::cli::EvalArgs) -> anyhow::Result<()> {
-    let report = evaluate(&a.run)?;
+    let mut report = evaluate(&a.run)?;
+    if !a.songs.is_empty() {
+        report.songs = song_reactions(&a.run, &a.songs, (a.from, a.seconds))?;
+    }
     print(&report);
     crate::dataset::write_atomic(
         &a.run.join("eval.json"),

@@ -4,12 +4,14 @@ mod audio;
 mod checkpoint;
 mod cli;
 mod dataset;
+mod director;
 mod eval;
 mod export;
 mod media;
 mod net;
 mod pairs;
 mod plot;
+mod reactivity;
 mod render;
 mod spectrogram;
 mod synth;
@@ -21,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     match cli::Cli::parse().command {
         cli::Command::Spectrogram(args) => spectrogram::run(&args),
         cli::Command::Render(args) => render::run(&args),
+        cli::Command::Dataset(cli::DatasetCommand::Direct(a)) => director::command(&a),
         cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
             synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
         }

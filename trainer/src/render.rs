@@ -4,14 +4,17 @@
 //! Frames are made exactly as the plugin makes them during a bounce from the song's
 //! start: the song is pushed through the same streaming `Analyser` (mixdown, resampler,
 //! column ring), frames fall on the same frame clock (frame k at sample
-//! round(k * rate / fps)), and the same generator runtime and smoothing follow. Streaming
-//! also makes each column once, not once per frame that sees it. Frames go raw through a
-//! pipe to ffmpeg, which encodes them (and muxes the song's own audio) while the next
-//! ones are generated; PNGs are written only with `--frames-dir`.
+//! round(k * rate / fps), whole frames only), and the same generator runtime and
+//! smoothing follow. Streaming also makes each column once, not once per frame that sees
+//! it. Frames go raw through a pipe to ffmpeg, which encodes them (and muxes the song's
+//! own audio) while the next ones are generated; PNGs are written only with
+//! `--frames-dir`. At the end it prints how the video reacts to the song
+//! (`crate::reactivity`).
 
-use crate::audio;
+use crate::audio::{self, Decoded};
 use crate::cli::RenderArgs;
 use crate::dataset::write_atomic;
+use crate::reactivity::{Reactivity, Recorder};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::frame::smooth_into;
@@ -19,7 +22,76 @@ use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Analyser, Fps, Frame, FrameClock, SpectrogramWindow, WindowError};
 use mvgen_runtime::{Generator, RuntimeConfig};
 use std::io::Write;
+use std::ops::Range;
 use std::process::{Command, Stdio};
+
+/// Generate the frames `range` of `decoded` at `fps`, smoothed, calling
+/// `each(k, window, frame)` in order. The analysis starts at the song's first sample
+/// whatever the range; past the song's end it hears silence, as a host plays after the
+/// last sample of a bounce.
+pub fn frames(
+    decoded: &Decoded,
+    fps: Fps,
+    generator: &mut Generator,
+    smoothing: f32,
+    range: Range<i64>,
+    mut each: impl FnMut(i64, &SpectrogramWindow, &Frame) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut analyser = Analyser::new(decoded.rate_hz)
+        .with_context(|| format!("analysing {} Hz audio", decoded.rate_hz))?;
+    let clock = FrameClock::new(fps, decoded.rate_hz);
+    let (mut window, mut generated, mut shown) = (
+        SpectrogramWindow::default(),
+        Frame::default(),
+        Frame::default(),
+    );
+    let mut pushed = 0usize;
+    for k in range.clone() {
+        let end = clock.window_end(clock.frame_position(k));
+        while let Err(WindowError::NotReady) = analyser.copy_window(end, &mut window) {
+            analyser.push(decoded.mono.get(pushed).copied().unwrap_or(0.0));
+            pushed += 1;
+        }
+        generator
+            .run(&window, &mut generated)
+            .with_context(|| format!("frame {k}"))?;
+        if k == range.start {
+            shown = generated.clone();
+        } else {
+            smooth_into(&mut shown, &generated, smoothing);
+        }
+        each(k, &window, &shown)?;
+    }
+    Ok(())
+}
+
+/// How `generator`'s video of seconds `from..from + seconds` of `song` reacts to it.
+pub fn reactivity(
+    song: &std::path::Path,
+    generator: &mut Generator,
+    fps: Fps,
+    (from, seconds): (f64, f64),
+) -> anyhow::Result<Reactivity> {
+    let decoded = audio::decode(song)?;
+    let clock = FrameClock::new(fps, decoded.rate_hz);
+    let all = clock.num_whole_frames(decoded.mono.len() as i64);
+    let per_second = fps.per_second() as f64;
+    let first = ((from * per_second) as i64).min(all);
+    let last = (((from + seconds) * per_second) as i64).min(all);
+    let mut recorder = Recorder::default();
+    frames(
+        &decoded,
+        fps,
+        generator,
+        0.0,
+        first..last,
+        |_, window, frame| {
+            recorder.push(&frame.to_rgb8(), window);
+            Ok(())
+        },
+    )?;
+    Ok(recorder.measure(per_second))
+}
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let Some(fps) = Fps::from_per_second(args.fps) else {
@@ -32,8 +104,6 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     };
     let model = &model;
     let decoded = audio::decode(&args.song)?;
-    let mut analyser = Analyser::new(decoded.rate_hz)
-        .with_context(|| format!("analysing {} Hz audio", decoded.rate_hz))?;
     let config = RuntimeConfig {
         execution: args.execution.into(),
         cpu_threads: args.threads,
@@ -87,38 +157,25 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         .spawn()
         .context("running ffmpeg (install ffmpeg)")?;
     let mut to_ffmpeg = ffmpeg.stdin.take().expect("piped stdin");
-    let (mut window, mut generated, mut shown) = (
-        SpectrogramWindow::default(),
-        Frame::default(),
-        Frame::default(),
-    );
-    let mut pushed = 0usize;
+    let mut recorder = Recorder::default();
     let mut piped = Ok(());
-    for k in 0..num_frames {
-        let end = clock.window_end(clock.frame_position(k));
-        // Push audio until the window is analysed; past the song's end, silence (as a
-        // host plays after the last sample of a bounce).
-        while let Err(WindowError::NotReady) = analyser.copy_window(end, &mut window) {
-            analyser.push(decoded.mono.get(pushed).copied().unwrap_or(0.0));
-            pushed += 1;
-        }
-        generator
-            .run(&window, &mut generated)
-            .with_context(|| format!("frame {k}"))?;
-        if k == 0 {
-            shown = generated.clone();
-        } else {
-            smooth_into(&mut shown, &generated, args.smoothing);
-        }
-        if let Some(dir) = &args.frames_dir {
-            write_atomic(&dir.join(format!("{k:06}.png")), &shown.to_png())?;
-        }
-        piped = to_ffmpeg.write_all(&shown.to_rgb8());
-        if piped.is_err() {
-            break;
-        }
-        bar.inc(1);
-    }
+    let made = frames(
+        &decoded,
+        fps,
+        &mut generator,
+        args.smoothing,
+        0..num_frames,
+        |k, window, shown| {
+            if let Some(dir) = &args.frames_dir {
+                write_atomic(&dir.join(format!("{k:06}.png")), &shown.to_png())?;
+            }
+            let rgb = shown.to_rgb8();
+            recorder.push(&rgb, window);
+            piped = to_ffmpeg.write_all(&rgb);
+            bar.inc(1);
+            piped.as_ref().map_err(|e| anyhow::anyhow!("{e}")).copied()
+        },
+    );
     bar.finish_and_clear();
     drop(to_ffmpeg);
     let out = ffmpeg.wait_with_output().context("waiting for ffmpeg")?;
@@ -129,10 +186,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    made?;
     eprintln!(
         "{num_frames} frames at {} fps -> {}",
         args.fps,
         args.output.display()
     );
+    eprintln!("reacts: {}", recorder.measure(fps.per_second() as f64));
     Ok(())
 }

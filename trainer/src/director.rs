@@ -1,0 +1,553 @@
+//! `mvgen dataset direct`: music videos directed by their music, for people who have songs
+//! (and perhaps artwork) but no music videos to learn a look from.
+//!
+//! A generator sees only the last 1.5 s of audio, so it can learn only the part of a
+//! picture that is a function of that window, and learns it best where the function is
+//! smooth. The director is such a function, by construction: each frame is drawn from the
+//! very window the generator will see for it (the contract's spectrogram, through
+//! `mvgen_core`), described by a few musical numbers:
+//! - the level of low, mid and high frequencies over the last 0.5 s, and overall;
+//! - the spectral centroid (how bright the sound is);
+//! - onsets (how much the level rose in the last 0.25 s);
+//! - lift (the last 0.5 s against the whole 1.5 s: a build or a drop).
+//!
+//! Each number is mapped through its own spread over all the songs being directed (the
+//! 5th to 95th percentile, saved as `director.json`), so that ordinary musical change
+//! uses the whole visual range. The picture: a two-hue palette set by the brightness of
+//! the sound and the treble, lit by its level; a kaleidoscopic interference field whose
+//! scale follows the mids and treble, whose phase follows the bass and whose twist follows
+//! the lift; a ring that widens with the level and a bloom that swells with the bass,
+//! both flaring on onsets. With
+//! `--material`, the artist's images are blended in: the brightness of the music walks
+//! through them, the bass zooms them, the palette tints them.
+//!
+//! Every number moves smoothly with the window (it slides 33 ms a frame), so the video
+//! moves with the music and does not flicker. The videos then go through the ordinary
+//! pipeline: `mvgen dataset build`, `train`, `eval`, `export`.
+
+use crate::audio;
+use anyhow::{ensure, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use mvgen_core::spectrogram::SIZE;
+use mvgen_core::{Analyser, Fps, FrameClock, SpectrogramWindow, WindowError};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::f32::consts::{PI, TAU};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The frame rate of directed videos.
+pub const FPS: Fps = Fps::F30;
+/// The calibration file in the output folder.
+pub const CALIBRATION: &str = "director.json";
+/// Audio files the director reads.
+pub const AUDIO_EXTENSIONS: [&str; 7] = ["wav", "flac", "ogg", "mp3", "m4a", "aiff", "aif"];
+const NUM_FEATURES: usize = 7;
+const FEATURE_NAMES: [&str; NUM_FEATURES] =
+    ["low", "mid", "high", "level", "centroid", "onset", "lift"];
+
+/// The musical numbers of one window, before calibration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Features([f32; NUM_FEATURES]);
+
+/// Mean image value (the contract's dB mapping, -1..1) of bins `lo..hi` over columns
+/// `c0..c1` (column 255 is the newest).
+fn level(window: &SpectrogramWindow, lo: usize, hi: usize, c0: usize, c1: usize) -> f32 {
+    let pixels = window.pixels();
+    let mut sum = 0.0;
+    for bin in lo..hi {
+        let row = &pixels[(SIZE - 1 - bin) * SIZE..(SIZE - bin) * SIZE];
+        sum += row[c0..c1].iter().sum::<f32>();
+    }
+    sum / ((hi - lo) * (c1 - c0)) as f32
+}
+
+/// Columns per second of audio: one per 257 samples at 44.1 kHz.
+const COLUMNS_PER_S: f32 = 44_100.0 / 257.0;
+
+impl Features {
+    pub fn of(window: &SpectrogramWindow) -> Self {
+        let recent = SIZE - (0.5 * COLUMNS_PER_S) as usize;
+        let last = SIZE - (0.25 * COLUMNS_PER_S) as usize;
+        let before = recent - (0.25 * COLUMNS_PER_S) as usize;
+        // Bins are 86 Hz apart: low 86-344 Hz, mid 344-2 756 Hz, high 2.8-11 kHz.
+        let low = level(window, 1, 4, recent, SIZE);
+        let mid = level(window, 4, 32, recent, SIZE);
+        let high = level(window, 32, 128, recent, SIZE);
+        let all = level(window, 1, SIZE, recent, SIZE);
+        let context = level(window, 1, SIZE, 0, SIZE);
+        let onset = level(window, 1, SIZE, last, SIZE) - level(window, 1, SIZE, before, last);
+        // Centroid over the recent columns, in bins, with power from the dB mapping.
+        let pixels = window.pixels();
+        let (mut weighted, mut total) = (0.0f32, 0.0f32);
+        for bin in 1..SIZE {
+            let row = &pixels[(SIZE - 1 - bin) * SIZE..(SIZE - bin) * SIZE];
+            let v = row[recent..].iter().sum::<f32>() / (SIZE - recent) as f32;
+            // -1..1 spans 110 dB: back to power, relative.
+            let power = 10f32.powf(v * 5.5);
+            weighted += power * (bin as f32).ln();
+            total += power;
+        }
+        let centroid = if total > 0.0 { weighted / total } else { 0.0 };
+        Self([low, mid, high, all, centroid, onset, all - context])
+    }
+}
+
+/// Where each feature's ordinary range lies, over the songs being directed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    pub version: u32,
+    pub features: Vec<String>,
+    /// 5th and 95th percentiles.
+    pub low: Vec<f32>,
+    pub high: Vec<f32>,
+    /// The songs it was measured on.
+    pub songs: Vec<String>,
+}
+
+impl Calibration {
+    fn from_samples(samples: &[Features], songs: Vec<String>) -> Self {
+        let quantile = |i: usize, q: f64| {
+            let mut v: Vec<f32> = samples.iter().map(|f| f.0[i]).collect();
+            v.sort_by(f32::total_cmp);
+            v[((v.len() - 1) as f64 * q).round() as usize]
+        };
+        Self {
+            version: 1,
+            features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            low: (0..NUM_FEATURES).map(|i| quantile(i, 0.05)).collect(),
+            high: (0..NUM_FEATURES).map(|i| quantile(i, 0.95)).collect(),
+            songs,
+        }
+    }
+
+    /// Each feature mapped to 0..1 by its range (outliers clamped).
+    fn normalise(&self, f: &Features) -> [f32; NUM_FEATURES] {
+        std::array::from_fn(|i| {
+            let span = (self.high[i] - self.low[i]).max(1e-6);
+            ((f.0[i] - self.low[i]) / span).clamp(0.0, 1.0)
+        })
+    }
+}
+
+/// The artist's images, 256x256 RGB as floats in 0..1.
+pub struct Material(Vec<Vec<[f32; 3]>>);
+
+impl Material {
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())
+                })
+            })
+            .collect();
+        paths.sort();
+        ensure!(
+            !paths.is_empty(),
+            "{} holds no PNG or JPEG images",
+            dir.display()
+        );
+        let images = paths
+            .iter()
+            .map(|p| {
+                let img = image::open(p)
+                    .with_context(|| format!("reading {}", p.display()))?
+                    .resize_to_fill(SIZE as u32, SIZE as u32, image::imageops::Lanczos3)
+                    .to_rgb8();
+                Ok(img
+                    .pixels()
+                    .map(|px| px.0.map(|c| c as f32 / 255.0))
+                    .collect())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self(images))
+    }
+
+    /// The material at walk position `at` (0..1 through the images), zoomed by `zoom` (1:
+    /// as is) about the centre, at pixel (x, y).
+    fn sample(&self, at: f32, zoom: f32, x: usize, y: usize) -> [f32; 3] {
+        let n = self.0.len();
+        let pos = at * (n - 1) as f32;
+        let (i, frac) = (pos.floor() as usize, pos.fract());
+        let j = (i + 1).min(n - 1);
+        let c = (SIZE as f32 - 1.0) / 2.0;
+        let sx = (c + (x as f32 - c) / zoom)
+            .round()
+            .clamp(0.0, SIZE as f32 - 1.0) as usize;
+        let sy = (c + (y as f32 - c) / zoom)
+            .round()
+            .clamp(0.0, SIZE as f32 - 1.0) as usize;
+        let (a, b) = (self.0[i][sy * SIZE + sx], self.0[j][sy * SIZE + sx]);
+        [0, 1, 2].map(|k| a[k] * (1.0 - frac) + b[k] * frac)
+    }
+}
+
+fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
+    let h = h.rem_euclid(1.0) * 6.0;
+    let f = h.fract();
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
+    match h as usize {
+        0 => [v, t, p],
+        1 => [q, v, p],
+        2 => [p, v, t],
+        3 => [p, q, v],
+        4 => [t, p, v],
+        _ => [v, p, q],
+    }
+}
+
+fn smoothstep(edge0: f32, edge1: f32, x: f32) -> f32 {
+    let t = ((x - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// The picture for one window: 256x256 interleaved RGB.
+pub fn draw(
+    features: &Features,
+    calibration: &Calibration,
+    material: Option<&Material>,
+) -> Vec<u8> {
+    let [low, mid, high, level, centroid, onset, lift] = calibration.normalise(features);
+    // Palette: a main hue from the brightness of the sound (deep blue for dark music to
+    // red and orange for bright), a contrasting one moved by the treble.
+    let hue_a = 0.7 - 0.85 * centroid + 0.12 * (lift - 0.5);
+    let hue_b = hue_a + 0.33 + 0.3 * high;
+    let saturation = 0.6 + 0.4 * level;
+    let value = 0.2 + 0.75 * level;
+    // The field's scale follows the mids and the treble, its phase the bass, its twist
+    // the rise and fall of the level.
+    // Phases move gently: a pattern that slides far for a small change of the music would
+    // look erratic (and could not be learnt).
+    let (k1, k2) = (2.5 + 4.0 * mid, 4.0 + 4.0 * high);
+    let angle = PI * (0.5 * centroid + 0.3 * lift);
+    let (ca, sa) = (angle.cos(), angle.sin());
+    let phase = 1.5 * low + 1.0 * lift;
+    let twist = 2.0 * lift;
+    let bloom_radius = 0.15 + 0.45 * low;
+    let bloom = 0.15 + 0.85 * onset;
+    let ripple_radius = 0.3 + 0.6 * level;
+    let glow_colour = hsv(hue_b, 0.45, 1.0);
+    let zoom = 1.0 + 0.35 * low;
+    let mut out = Vec::with_capacity(SIZE * SIZE * 3);
+    for y in 0..SIZE {
+        let v = (y as f32 + 0.5) / SIZE as f32 * 2.0 - 1.0;
+        for x in 0..SIZE {
+            let u = (x as f32 + 0.5) / SIZE as f32 * 2.0 - 1.0;
+            let r = (u * u + v * v).sqrt();
+            let theta = v.atan2(u);
+            let field = ((k1 * (u * ca + v * sa) + phase).sin()
+                + (k2 * r - 2.0 * phase).sin()
+                + (6.0 * theta + twist * r + TAU * centroid).sin())
+                / 3.0;
+            let mix = smoothstep(-0.6, 0.6, field);
+            let a = hsv(hue_a, saturation, value * (0.45 + 0.55 * (1.0 - mix)));
+            let b = hsv(hue_b, saturation, value * (0.55 + 0.45 * mix));
+            let mut rgb = [0, 1, 2].map(|k| a[k] * (1.0 - mix) + b[k] * mix);
+            if let Some(m) = material {
+                let picture = m.sample(centroid, zoom, x, y);
+                let tint = hsv(hue_a, 0.5, 1.0);
+                for k in 0..3 {
+                    rgb[k] = 0.4 * rgb[k] + 0.6 * picture[k] * tint[k] * (0.3 + value);
+                }
+            }
+            // A ring that widens with the level, and a bloom that swells with the bass;
+            // both flare on onsets; darker towards the corners.
+            let ripple = (-((r - ripple_radius) / (0.05 + 0.1 * onset)).powi(2)).exp()
+                * (0.15 + 0.35 * onset);
+            let glow = bloom * (-(r / bloom_radius).powi(2) * 2.0).exp();
+            let vignette = 1.0 - 0.35 * r * r;
+            for k in 0..3 {
+                let c = (rgb[k] + (glow + ripple) * glow_colour[k]) * vignette;
+                out.push((c.clamp(0.0, 1.0) * 255.0).round() as u8);
+            }
+        }
+    }
+    out
+}
+
+/// Every frame's window of a song at `FPS`, in order, through `mvgen_core` (as the plugin
+/// and `mvgen render` make them): whole frames only.
+fn for_each_window(
+    decoded: &audio::Decoded,
+    mut each: impl FnMut(usize, &SpectrogramWindow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut analyser = Analyser::new(decoded.rate_hz)
+        .with_context(|| format!("analysing {} Hz audio", decoded.rate_hz))?;
+    let clock = FrameClock::new(FPS, decoded.rate_hz);
+    let mut window = SpectrogramWindow::default();
+    let mut pushed = 0usize;
+    for k in 0..clock.num_whole_frames(decoded.mono.len() as i64) {
+        let end = clock.window_end(clock.frame_position(k));
+        while let Err(WindowError::NotReady) = analyser.copy_window(end, &mut window) {
+            analyser.push(decoded.mono.get(pushed).copied().unwrap_or(0.0));
+            pushed += 1;
+        }
+        each(k as usize, &window)?;
+    }
+    Ok(())
+}
+
+/// Songs among `inputs` (files, or folders searched one level deep), sorted.
+pub fn collect_songs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut songs = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            for entry in std::fs::read_dir(input)
+                .with_context(|| format!("reading {}", input.display()))?
+                .flatten()
+            {
+                let p = entry.path();
+                if p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                {
+                    songs.push(p);
+                }
+            }
+        } else {
+            ensure!(input.exists(), "{} does not exist", input.display());
+            songs.push(input.clone());
+        }
+    }
+    songs.sort();
+    songs.dedup();
+    ensure!(
+        !songs.is_empty(),
+        "no songs ({}) found",
+        AUDIO_EXTENSIONS.join(", ")
+    );
+    Ok(songs)
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {what} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Measure the features' ranges over `songs` (every 10th frame). Songs that cannot be
+/// read are left out and named.
+pub fn calibrate(songs: &[PathBuf]) -> anyhow::Result<Calibration> {
+    let progress = bar(songs.len(), "songs measured");
+    let measured: Vec<(&PathBuf, anyhow::Result<Vec<Features>>)> = songs
+        .par_iter()
+        .map(|song| {
+            let samples = audio::decode(song).and_then(|decoded| {
+                let mut samples = Vec::new();
+                for_each_window(&decoded, |k, w| {
+                    if k % 10 == 0 {
+                        samples.push(Features::of(w));
+                    }
+                    Ok(())
+                })?;
+                Ok(samples)
+            });
+            progress.inc(1);
+            (song, samples)
+        })
+        .collect();
+    progress.finish_and_clear();
+    let (mut samples, mut used) = (Vec::new(), Vec::new());
+    for (song, result) in measured {
+        match result {
+            Ok(s) => {
+                samples.extend(s);
+                used.push(file_stem(song));
+            }
+            Err(e) => eprintln!("skipped {}: {e:#}", song.display()),
+        }
+    }
+    ensure!(
+        samples.len() >= 20,
+        "the songs are too short to calibrate on"
+    );
+    Ok(Calibration::from_samples(&samples, used))
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+}
+
+/// Write one directed video per song into `out` (`<song>.mp4`, 256x256 at 30 fps, with
+/// the song's own audio), in parallel, skipping videos already there.
+pub fn direct(
+    songs: &[PathBuf],
+    out: &Path,
+    calibration: &Calibration,
+    material: Option<&Material>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let progress = bar(songs.len(), "songs directed");
+    let videos: Vec<anyhow::Result<PathBuf>> = songs
+        .par_iter()
+        .map(|song| {
+            let video = out.join(format!("{}.mp4", file_stem(song)));
+            let written = if video.exists() {
+                Ok(())
+            } else {
+                write_video(song, &video, calibration, material)
+            };
+            progress.inc(1);
+            written.map(|()| video)
+        })
+        .collect();
+    progress.finish_and_clear();
+    let mut done = Vec::new();
+    for (song, video) in songs.iter().zip(videos) {
+        match video {
+            Ok(v) => done.push(v),
+            Err(e) => eprintln!("skipped {}: {e:#}", song.display()),
+        }
+    }
+    ensure!(!done.is_empty(), "no song could be directed");
+    Ok(done)
+}
+
+fn write_video(
+    song: &Path,
+    video: &Path,
+    calibration: &Calibration,
+    material: Option<&Material>,
+) -> anyhow::Result<()> {
+    let decoded = audio::decode(song)?;
+    let tmp = video.with_extension("mp4.tmp");
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+        .args(["-s", &format!("{SIZE}x{SIZE}"), "-r"])
+        .arg(FPS.per_second().to_string())
+        .args(["-i", "-", "-i"])
+        .arg(song)
+        .args([
+            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
+        ])
+        .args(["-crf", "16", "-pix_fmt", "yuv420p", "-threads", "1"])
+        .args(["-c:a", "aac", "-b:a", "192k", "-shortest", "-f", "mp4"])
+        .arg(&tmp)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running ffmpeg (install ffmpeg)")?;
+    let mut stdin = ffmpeg.stdin.take().context("ffmpeg's stdin")?;
+    let written = for_each_window(&decoded, |_, w| {
+        stdin
+            .write_all(&draw(&Features::of(w), calibration, material))
+            .context("piping frames to ffmpeg")
+    });
+    drop(stdin);
+    let out = ffmpeg.wait_with_output()?;
+    ensure!(
+        written.is_ok() && out.status.success(),
+        "ffmpeg failed: {} {}",
+        written.err().map(|e| format!("{e:#}")).unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    std::fs::rename(&tmp, video)?;
+    Ok(())
+}
+
+/// How the director's own pictures react to `song`: the ceiling of what a generator
+/// trained on them can show.
+pub fn reactivity(
+    song: &Path,
+    calibration: &Calibration,
+    material: Option<&Material>,
+) -> anyhow::Result<crate::reactivity::Reactivity> {
+    let decoded = audio::decode(song)?;
+    let mut recorder = crate::reactivity::Recorder::default();
+    for_each_window(&decoded, |_, w| {
+        recorder.push(&draw(&Features::of(w), calibration, material), w);
+        Ok(())
+    })?;
+    Ok(recorder.measure(FPS.per_second() as f64))
+}
+
+/// `mvgen dataset direct`.
+pub fn command(a: &crate::cli::DirectArgs) -> anyhow::Result<()> {
+    let songs = collect_songs(&a.songs)?;
+    let material = a.material.as_deref().map(Material::load).transpose()?;
+    let calibration = match &a.calibration {
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not a director calibration", path.display()))?,
+        None => calibrate(&songs)?,
+    };
+    std::fs::create_dir_all(&a.output)?;
+    crate::dataset::write_atomic(
+        &a.output.join(CALIBRATION),
+        &serde_json::to_vec_pretty(&calibration)?,
+    )?;
+    if a.measure {
+        for song in &songs {
+            let r = reactivity(song, &calibration, material.as_ref())?;
+            println!("{}: {r}", song.display());
+        }
+        return Ok(());
+    }
+    let videos = direct(&songs, &a.output, &calibration, material.as_ref())?;
+    eprintln!(
+        "{} directed videos in {} (calibration: {})",
+        videos.len(),
+        a.output.display(),
+        CALIBRATION
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window_with(level: f32, bins: std::ops::Range<usize>) -> SpectrogramWindow {
+        let mut w = SpectrogramWindow::default();
+        let mut column = [-1.0f32; SIZE];
+        for bin in bins {
+            column[bin] = level;
+        }
+        for x in 0..SIZE {
+            w.set_column(x, &column);
+        }
+        w
+    }
+
+    #[test]
+    fn brighter_sound_has_a_higher_centroid_and_louder_a_higher_level() {
+        let dull = Features::of(&window_with(0.2, 2..6));
+        let bright = Features::of(&window_with(0.2, 60..90));
+        assert!(bright.0[4] > dull.0[4]);
+        let loud = Features::of(&window_with(0.6, 2..6));
+        assert!(loud.0[3] > dull.0[3] && loud.0[0] > dull.0[0]);
+    }
+
+    #[test]
+    fn the_picture_follows_the_music_and_is_deterministic() {
+        let samples: Vec<Features> = (0..40)
+            .map(|i| Features::of(&window_with(-0.8 + 0.04 * i as f32, 2 + i..10 + 2 * i)))
+            .collect();
+        let calibration = Calibration::from_samples(&samples, vec![]);
+        let a = draw(&samples[2], &calibration, None);
+        let b = draw(&samples[30], &calibration, None);
+        assert_eq!(a.len(), SIZE * SIZE * 3);
+        assert_eq!(a, draw(&samples[2], &calibration, None), "deterministic");
+        let differ = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (*x as i32 - *y as i32).abs())
+            .sum::<i32>() as f64
+            / a.len() as f64;
+        assert!(
+            differ > 20.0,
+            "different music, different picture: {differ}"
+        );
+    }
+}
