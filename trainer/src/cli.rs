@@ -153,6 +153,10 @@ pub struct BuildArgs {
     /// End of the window, seconds.
     #[arg(long, default_value_t = 90.0)]
     pub end: f64,
+    /// Take frames from --start through to each video's end (to half a second before it),
+    /// whatever its length, instead of stopping at --end.
+    #[arg(long, conflicts_with_all = ["end", "every_frame"])]
+    pub whole: bool,
     /// Take every frame for --seconds from --start (the paper's evaluation clip).
     #[arg(long)]
     pub every_frame: bool,
@@ -176,6 +180,8 @@ pub struct DirectArgs {
     #[arg(required = true)]
     pub songs: Vec<PathBuf>,
     /// The folder for the videos (`<song>.mp4`) and the calibration (`director.json`).
+    /// Run again into the same folder to finish an interrupted run: videos already there
+    /// are kept, and so is the calibration if it was measured on the same songs.
     #[arg(short, long)]
     pub output: PathBuf,
     /// A folder of images (png, jpg) to blend into the pictures: your artwork.

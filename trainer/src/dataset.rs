@@ -30,6 +30,10 @@ pub struct Recipe {
     pub every: usize,
     pub start_s: f64,
     pub end_s: f64,
+    /// Take frames through to each video's end (to half a second before it) instead of
+    /// stopping at `end_s`.
+    #[serde(default)]
+    pub whole: bool,
     pub fit: Fit,
     /// Fraction of the videos that go to `val/`.
     pub val_fraction: f64,
@@ -115,7 +119,7 @@ fn hash(seed: u64, s: &str) -> u64 {
 pub fn build(inputs: &[PathBuf], out: &Path, recipe: &Recipe) -> anyhow::Result<Vec<VideoOutcome>> {
     anyhow::ensure!(recipe.every >= 1, "--every must be at least 1");
     anyhow::ensure!(
-        recipe.end_s > recipe.start_s && recipe.start_s >= 0.0,
+        (recipe.whole || recipe.end_s > recipe.start_s) && recipe.start_s >= 0.0,
         "--end must come after --start"
     );
     let videos = collect_videos(inputs)?;
@@ -192,6 +196,11 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// With `Recipe::whole`, how far before a video's end its last frame may be: clear of a
+/// last frame or audio packet that a container's duration counts but a decoder may not
+/// give.
+const WHOLE_MARGIN_S: f64 = 0.5;
+
 /// Which frames the recipe takes from a video at `fps` that is `duration_s` long:
 /// (first frame index, count).
 pub fn frame_plan(recipe: &Recipe, fps: f64) -> (u64, usize) {
@@ -249,6 +258,14 @@ fn build_video(
             v.fps,
             v.r_fps
         );
+    }
+    let whole = Recipe {
+        end_s: duration_s - WHOLE_MARGIN_S,
+        ..recipe.clone()
+    };
+    let recipe = if recipe.whole { &whole } else { recipe };
+    if recipe.whole && recipe.end_s <= recipe.start_s {
+        bail!("shorter than --start ({duration_s:.1} s)");
     }
     if duration_s < recipe.end_s {
         bail!(

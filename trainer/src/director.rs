@@ -472,6 +472,17 @@ pub fn reactivity(
 }
 
 /// `mvgen dataset direct`.
+/// The calibration saved at `path`, if it was measured on exactly `songs`: a re-run
+/// (after an interruption, say) then directs the remaining songs exactly as the first.
+fn saved_calibration(path: &Path, songs: &[PathBuf]) -> Option<Calibration> {
+    let saved: Calibration = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let mut names: Vec<String> = songs.iter().map(|s| file_stem(s)).collect();
+    let mut measured = saved.songs.clone();
+    names.sort();
+    measured.sort();
+    (names == measured).then_some(saved)
+}
+
 pub fn command(a: &crate::cli::DirectArgs) -> anyhow::Result<()> {
     let songs = collect_songs(&a.songs)?;
     let material = a.material.as_deref().map(Material::load).transpose()?;
@@ -480,7 +491,13 @@ pub fn command(a: &crate::cli::DirectArgs) -> anyhow::Result<()> {
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
         )
         .with_context(|| format!("{} is not a director calibration", path.display()))?,
-        None => calibrate(&songs)?,
+        None => match saved_calibration(&a.output.join(CALIBRATION), &songs) {
+            Some(saved) => {
+                eprintln!("calibration: the folder's own, measured on the same songs");
+                saved
+            }
+            None => calibrate(&songs)?,
+        },
     };
     std::fs::create_dir_all(&a.output)?;
     crate::dataset::write_atomic(

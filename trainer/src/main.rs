@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
                 every,
                 start_s: a.start,
                 end_s: end,
+                whole: a.whole && !a.every_frame,
                 fit: a.fit,
                 val_fraction: a.val_fraction,
                 seed: a.seed,

@@ -338,6 +338,30 @@ fn every_frame_mode_takes_every_frame_of_the_clip() {
     assert_eq!(frames, (75..175).collect::<Vec<_>>());
 }
 
+#[test]
+fn whole_takes_frames_through_to_each_videos_end() {
+    let out = tmp("whole");
+    let video = videos().join("synth_002.mp4");
+    mvgen(&[
+        "dataset",
+        "build",
+        video.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--whole",
+        "--start",
+        "2",
+        "--every",
+        "25",
+    ]);
+    let frames: Vec<u64> = manifest(&out)
+        .iter()
+        .map(|r| r[3].parse().unwrap())
+        .collect();
+    // 12 s at 25 fps, to half a second before the end: 2 s, 3 s, ... 11 s.
+    assert_eq!(frames, (2..12).map(|s| s * 25).collect::<Vec<_>>());
+}
+
 /// A dataset in pix2pix's aligned layout that we did not write (JPEG pairs of another
 /// size, as the official datasets ship, made here by ffmpeg) reads and shows.
 #[test]

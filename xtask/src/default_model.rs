@@ -6,7 +6,7 @@
 //!    evaluation; songs under 30 s, near-duplicates and unreadable files are left out.
 //! 2. `mvgen dataset direct`: a music video for each training song, each frame drawn
 //!    from the window before it (trainer/src/director.rs).
-//! 3. `mvgen dataset build`: a pair every second of every video.
+//! 3. `mvgen dataset build`: a pair every two seconds of every video.
 //! 4. `mvgen train` (ngf 16: 14 MB, under 10 ms a frame on two CPU threads), resumable:
 //!    run the command again after an interruption.
 //! 5. `mvgen eval` with the held-out songs, `mvgen export`, and the director's own
@@ -81,9 +81,9 @@ const TRAIN: &[&str] = &[
     "--epochs",
     "2",
     "--decay-epochs",
-    "2",
+    "1",
     "--snapshots",
-    "1,2,3,4",
+    "1,2,3",
     "--seed",
     "1",
 ];
@@ -104,6 +104,13 @@ fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String> {
         .into());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Where `cargo build --release -p mvgen` puts the binary (it follows CARGO_TARGET_DIR).
+fn mvgen_binary() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("release/mvgen")
 }
 
 fn p(path: &Path) -> String {
@@ -155,6 +162,17 @@ fn licence(copyright: &str, installed: &str) -> String {
         }
     }
     found
+}
+
+/// Whether ffmpeg decodes the first second of `song` (a few packaged files are not
+/// valid Ogg).
+fn decodes(song: &Path) -> bool {
+    Command::new("ffmpeg")
+        .args(["-v", "quiet", "-nostdin", "-i"])
+        .arg(song)
+        .args(["-t", "1", "-f", "null", "-"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Download and unpack the music; link training and held-out songs; the provenance.
@@ -226,6 +244,10 @@ fn gather_music(work: &Path) -> Result<serde_json::Value> {
             {
                 continue;
             }
+            if !decodes(&file) {
+                eprintln!("left out {name}: ffmpeg cannot decode it");
+                continue;
+            }
             let held = HELD_OUT.contains(&name.as_str());
             let link = if held { &held_out } else { &train }.join(format!("{name}.ogg"));
             std::os::unix::fs::symlink(std::fs::canonicalize(&file)?, &link)?;
@@ -259,7 +281,8 @@ pub fn train_default() -> Result<()> {
         work.join("run"),
     );
     run("cargo", &["build", "--release", "-p", "mvgen"])?;
-    let mvgen = |args: &[&str]| run("target/release/mvgen", args);
+    let bin = mvgen_binary();
+    let mvgen = |args: &[&str]| run(&bin, args);
     std::fs::create_dir_all(&work)?;
     let tracks = gather_music(&work)?;
     mvgen(&[
@@ -276,11 +299,10 @@ pub fn train_default() -> Result<()> {
         "-o",
         &p(&data),
         "--every",
-        "30",
+        "60",
         "--start",
         "0",
-        "--end",
-        "100000",
+        "--whole",
         "--val-fraction",
         "0.05",
         "--seed",
@@ -352,7 +374,7 @@ fn contact_sheet(work: &Path, held_out: &Path) -> Result<serde_json::Value> {
     let mut said = Vec::new();
     for (i, song) in SHOWN.iter().enumerate() {
         let dir = frames.join(song);
-        let out = Command::new("target/release/mvgen")
+        let out = Command::new(mvgen_binary())
             .args(["render", &p(&held_out.join(format!("{song}.ogg")))])
             .args([
                 "--model",
