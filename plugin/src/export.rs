@@ -55,15 +55,29 @@ pub const MANIFEST: &str = "manifest.json";
 pub const AUDIO: &str = "audio.wav";
 pub const VIDEO: &str = "bounce.mp4";
 
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(PathBuf::from)
+}
+
 /// `$MVGEN_EXPORT_DIR`, else `~/mvgen/bounces` (`%USERPROFILE%` on Windows).
 pub fn default_export_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(EXPORT_DIR_ENV) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .map_or_else(std::env::temp_dir, PathBuf::from);
-    home.join("mvgen").join("bounces")
+    home()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mvgen")
+        .join("bounces")
+}
+
+/// `path` for people: under the home folder it reads `~/...`.
+pub fn show_path(path: &Path) -> String {
+    match home().and_then(|h| path.strip_prefix(h).ok().map(Path::to_path_buf)) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
 }
 
 /// The parameters a bounce records.
@@ -709,4 +723,17 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_under_home_read_from_tilde() {
+        let home = home().expect("HOME is set");
+        assert_eq!(show_path(&home.join("mvgen/bounces")), "~/mvgen/bounces");
+        assert_eq!(show_path(&home), home.display().to_string());
+        assert_eq!(show_path(Path::new("/elsewhere/x")), "/elsewhere/x");
+    }
 }

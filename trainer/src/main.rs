@@ -1,20 +1,13 @@
 //! `mvgen`: the command line for everything that is not the plugin. Run `mvgen --help`.
 
 mod audio;
-mod checkpoint;
 mod cli;
 mod dataset;
-mod director;
-mod eval;
-mod export;
+mod files;
 mod media;
-mod net;
-mod pairs;
-mod plot;
 mod reactivity;
 mod render;
 mod spectrogram;
-mod synth;
 mod train;
 
 use clap::Parser;
@@ -23,9 +16,9 @@ fn main() -> anyhow::Result<()> {
     match cli::Cli::parse().command {
         cli::Command::Spectrogram(args) => spectrogram::run(&args),
         cli::Command::Render(args) => render::run(&args),
-        cli::Command::Dataset(cli::DatasetCommand::Direct(a)) => director::command(&a),
+        cli::Command::Dataset(cli::DatasetCommand::Direct(a)) => dataset::director::command(&a),
         cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
-            synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
+            dataset::synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
         }
         cli::Command::Dataset(cli::DatasetCommand::Build(a)) => {
             let (every, end) = if a.every_frame {
@@ -60,8 +53,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         cli::Command::Train(a) => train::command(&a),
-        cli::Command::Eval(a) => eval::command(&a),
-        cli::Command::Export(a) => export::command(&a),
+        cli::Command::Eval(a) => train::eval::command(&a),
+        cli::Command::Export(a) => train::export::command(&a),
         cli::Command::BenchTrain(a) => train::bench(&a),
         cli::Command::Dataset(cli::DatasetCommand::Show(a)) => {
             dataset::contact_sheet(&a.dataset, &a.output, a.pairs)

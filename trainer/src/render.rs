@@ -13,7 +13,7 @@
 
 use crate::audio::{self, Decoded};
 use crate::cli::RenderArgs;
-use crate::dataset::write_atomic;
+use crate::files::write_atomic;
 use crate::reactivity::{Reactivity, Recorder};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -5,8 +5,8 @@
 //!    package and licence of every track are recorded). Four songs are held out for
 //!    evaluation; songs under 30 s, near-duplicates and unreadable files are left out.
 //! 2. `mvgen dataset direct`: a music video for each training song, each frame drawn
-//!    from the window before it (trainer/src/director.rs).
-//! 3. `mvgen dataset build`: a pair every two seconds of every video.
+//!    from the window before it (trainer/src/dataset/director.rs).
+//! 3. `mvgen dataset build`: a pair every three seconds of every video.
 //! 4. `mvgen train` (ngf 16: 14 MB, under 10 ms a frame on two CPU threads), resumable:
 //!    run the command again after an interruption.
 //! 5. `mvgen eval` with the held-out songs, `mvgen export`, and the director's own
@@ -79,11 +79,11 @@ const TRAIN: &[&str] = &[
     "--ndf",
     "16",
     "--epochs",
-    "2",
+    "1",
     "--decay-epochs",
     "1",
     "--snapshots",
-    "1,2,3",
+    "1,2",
     "--seed",
     "1",
 ];
@@ -277,7 +277,8 @@ pub fn train_default() -> Result<()> {
     let (songs, videos, data, run_dir) = (
         work.join("songs"),
         work.join("videos"),
-        work.join("dataset"),
+        // The folder's name is the dataset's name in the model's metadata and the editor.
+        work.join("debian-music"),
         work.join("run"),
     );
     run("cargo", &["build", "--release", "-p", "mvgen"])?;
@@ -299,7 +300,7 @@ pub fn train_default() -> Result<()> {
         "-o",
         &p(&data),
         "--every",
-        "60",
+        "90",
         "--start",
         "0",
         "--whole",
@@ -342,7 +343,7 @@ pub fn train_default() -> Result<()> {
         serde_json::from_slice(&std::fs::read(run_dir.join("config.json"))?)?;
     // The dataset's path on the machine that made it says nothing to anyone else.
     if let Some(c) = config.as_object_mut() {
-        c.insert("dataset".into(), "target/default-model/dataset".into());
+        c.insert("dataset".into(), "target/default-model/debian-music".into());
     }
     let eval: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("eval.json"))?)?;

@@ -10,6 +10,7 @@
 pub mod offscreen;
 pub mod presenter;
 
+use crate::export::show_path;
 use crate::params::MvGenParams;
 use crate::status::{LoadRequest, Mode, Status};
 use crate::worker::Published;
@@ -168,7 +169,7 @@ impl EditorApp {
             match &report.model {
                 Some(m) => {
                     ui.label(RichText::new(m.display_name()).strong())
-                        .on_hover_text(m.path.display().to_string());
+                        .on_hover_text(show_path(&m.path));
                     let mut facts = Vec::new();
                     if let Some(ngf) = m.ngf {
                         facts.push(format!("ngf {ngf}"));
@@ -303,7 +304,7 @@ impl EditorApp {
                 setter.end_set_parameter(&p.export);
             }
             let folder = p.export_folder();
-            ui.label(format!("to {}", folder.display()));
+            ui.label(format!("to {}", show_path(&folder)));
             if ui
                 .add_enabled(self.dialog.is_none(), egui::Button::new("Folder…"))
                 .clicked()
@@ -312,10 +313,10 @@ impl EditorApp {
             }
         });
         if let Some(dir) = &report.last_bounce {
-            ui.label(format!("Last bounce: {}", dir.display()));
+            ui.label(format!("Last bounce: {}", show_path(dir)));
         }
         if let Some(path) = &report.loading {
-            ui.label(format!("Loading {}…", path.display()));
+            ui.label(format!("Loading {}…", show_path(path)));
         }
         let non_finite = Status::get(&self.status.non_finite_samples);
         if non_finite > 0 {

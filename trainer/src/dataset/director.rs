@@ -500,7 +500,7 @@ pub fn command(a: &crate::cli::DirectArgs) -> anyhow::Result<()> {
         },
     };
     std::fs::create_dir_all(&a.output)?;
-    crate::dataset::write_atomic(
+    crate::files::write_atomic(
         &a.output.join(CALIBRATION),
         &serde_json::to_vec_pretty(&calibration)?,
     )?;

@@ -13,6 +13,11 @@
 //! every skipped video. Files are written to a temporary name and renamed, so a killed
 //! run never leaves a half-written pair. Videos already done are skipped on a re-run.
 
+pub mod director;
+pub mod pairs;
+pub mod synth;
+
+use crate::files::write_atomic;
 use crate::media::{self, Fit, Probe};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -349,23 +354,12 @@ pub fn pair_png(gray: &[u8], rgb: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Write through a temporary file and a rename: readers see the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
-}
-
 /// `mvgen dataset show`: the first `num_pairs` pairs of `train/` then `val/`, in rows of
 /// two, spectrogram beside frame: the paper's figure of input/output pairs. Reads any
-/// aligned dataset, ours or not, through [`crate::pairs::load_pair`].
+/// aligned dataset, ours or not, through [`pairs::load_pair`].
 pub fn contact_sheet(dataset: &Path, out: &Path, num_pairs: usize) -> anyhow::Result<()> {
-    let mut files = crate::pairs::list(dataset, "train");
-    files.extend(crate::pairs::list(dataset, "val"));
+    let mut files = pairs::list(dataset, "train");
+    files.extend(pairs::list(dataset, "val"));
     anyhow::ensure!(
         !files.is_empty(),
         "{} holds no pairs in train/ or val/",
@@ -377,7 +371,7 @@ pub fn contact_sheet(dataset: &Path, out: &Path, num_pairs: usize) -> anyhow::Re
     let size = SIZE as u32;
     let mut sheet = image::RgbImage::new(columns * 2 * size, rows * size);
     for (i, file) in files.iter().enumerate() {
-        let pair = crate::pairs::load_pair(file)?;
+        let pair = pairs::load_pair(file)?;
         let gray = pair.spectrogram.to_gray8();
         let a = image::RgbImage::from_fn(size, size, |x, y| {
             let g = gray[(y * size + x) as usize];

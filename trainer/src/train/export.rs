@@ -3,12 +3,12 @@
 //!
 //! Why by hand: the architecture is fixed, and burn's ONNX export lowers neither
 //! `ConvTranspose` nor `LeakyRelu`. The graph uses standard opset-17 ops only: `Conv`,
-//! `LeakyRelu`, `InstanceNormalization` (our [`Norm`](crate::net::Norm)), `Relu`,
+//! `LeakyRelu`, `InstanceNormalization` (our [`Norm`](crate::train::net::Norm)), `Relu`,
 //! `ConvTranspose`, `Concat` and `Tanh`. Dropout is left out: inference is deterministic
 //! (see `net.rs`). Every export is checked against burn's own forward pass in ONNX
 //! Runtime before it is reported written.
 
-use crate::net::{Generator, Norm, DEPTH, LEAKY_SLOPE, NORM_EPS};
+use crate::train::net::{Generator, Norm, DEPTH, LEAKY_SLOPE, NORM_EPS};
 use anyhow::{ensure, Context};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -278,7 +278,7 @@ pub fn export(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    crate::dataset::write_atomic(out, &to_onnx(g, info))?;
+    crate::files::write_atomic(out, &to_onnx(g, info))?;
     let worst = parity(g, out, inputs)?;
     ensure!(
         worst <= PARITY_TOLERANCE,
@@ -293,14 +293,16 @@ pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
     let device = Device::flex();
     let (g, epochs) = match a.epoch {
         Some(epoch) => (
-            crate::eval::load_snapshot(&a.run, &cfg, epoch, &device)?,
+            crate::train::eval::load_snapshot(&a.run, &cfg, epoch, &device)?,
             epoch,
         ),
         None => {
-            let ck = crate::checkpoint::read(&a.run.join(crate::train::CHECKPOINT))?
+            let ck = crate::train::checkpoint::read(&a.run.join(crate::train::CHECKPOINT))?
                 .with_context(|| format!("{} has no checkpoint yet", a.run.display()))?;
-            let g =
-                crate::checkpoint::load_module(Generator::new(cfg.ngf, 0, &device), ck.generator)?;
+            let g = crate::train::checkpoint::load_module(
+                Generator::new(cfg.ngf, 0, &device),
+                ck.generator,
+            )?;
             (g, ck.epoch)
         }
     };

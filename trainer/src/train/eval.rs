@@ -7,7 +7,7 @@
 //! - SSIM: Wang et al. (2004), 11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03, over
 //!   the windows that fit inside the image, averaged over R, G and B.
 
-use crate::net::Generator;
+use crate::train::net::Generator;
 use crate::train::{self, Example, TrainConfig};
 use anyhow::{ensure, Context};
 use burn::tensor::Device;
@@ -166,7 +166,7 @@ pub fn load_snapshot(
 ) -> anyhow::Result<Generator> {
     let path = train::snapshot_path(run, epoch);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    crate::checkpoint::load_module(Generator::new(cfg.ngf, 0, device), bytes)
+    crate::train::checkpoint::load_module(Generator::new(cfg.ngf, 0, device), bytes)
         .with_context(|| format!("loading {}", path.display()))
 }
 
@@ -211,17 +211,17 @@ pub fn song_reactions(
 ) -> anyhow::Result<Vec<SongReaction>> {
     let cfg = train::read_config(run)?;
     let device = Device::flex();
-    let songs = crate::director::collect_songs(songs)?;
+    let songs = crate::dataset::director::collect_songs(songs)?;
     let model = std::env::temp_dir().join(format!("mvgen-eval-{}.onnx", std::process::id()));
     let mut out = Vec::new();
     for epoch in snapshots(run) {
         let g = load_snapshot(run, &cfg, epoch, &device)?;
-        let info = crate::export::ExportInfo {
+        let info = crate::train::export::ExportInfo {
             name: format!("epoch {epoch}"),
             epochs: epoch,
             dataset: cfg.dataset_name.clone(),
         };
-        crate::dataset::write_atomic(&model, &crate::export::to_onnx(&g, &info))?;
+        crate::files::write_atomic(&model, &crate::train::export::to_onnx(&g, &info))?;
         let mut generator = mvgen_runtime::Generator::load(
             &model,
             &mvgen_runtime::RuntimeConfig {
@@ -288,7 +288,7 @@ pub fn command(a: &crate::cli::EvalArgs) -> anyhow::Result<()> {
         report.songs = song_reactions(&a.run, &a.songs, (a.from, a.seconds))?;
     }
     print(&report);
-    crate::dataset::write_atomic(
+    crate::files::write_atomic(
         &a.run.join("eval.json"),
         &serde_json::to_vec_pretty(&report)?,
     )

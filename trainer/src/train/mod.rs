@@ -20,14 +20,22 @@
 //! jittered either without breaking the pairing. Datasets grow by taking more frames
 //! (`mvgen dataset build --every`), not by distorting them.
 
-use crate::checkpoint::{self, Checkpoint};
-use crate::net::{Discriminator, Generator};
-use anyhow::{bail, ensure, Context};
+pub mod backend;
+pub mod checkpoint;
+pub mod eval;
+pub mod export;
+pub mod net;
+pub mod plot;
+
+use anyhow::{ensure, Context};
+pub use backend::device;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
+use checkpoint::Checkpoint;
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::spectrogram::SIZE;
+use net::{Discriminator, Generator};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -90,14 +98,14 @@ pub fn load_split(
     limit: Option<usize>,
 ) -> anyhow::Result<Vec<Example>> {
     use rayon::prelude::*;
-    let mut files = crate::pairs::list(dataset, split);
+    let mut files = crate::dataset::pairs::list(dataset, split);
     if let Some(n) = limit {
         files.truncate(n);
     }
     files
         .par_iter()
         .map(|f| {
-            let pair = crate::pairs::load_pair(f)?;
+            let pair = crate::dataset::pairs::load_pair(f)?;
             Ok(Example {
                 gray: pair.spectrogram.to_gray8(),
                 rgb: pair.frame.into_raw(),
@@ -287,24 +295,6 @@ pub fn step(
 
 /// The device a run trains on: burn's flex CPU backend, or its wgpu backend when built
 /// with `--features gpu`. Both with autodiff.
-pub fn device(kind: &str) -> anyhow::Result<Device> {
-    match kind {
-        "cpu" => Ok(Device::flex().autodiff()),
-        "gpu" => gpu_device(),
-        other => bail!("unknown device {other:?}: use cpu or gpu"),
-    }
-}
-
-#[cfg(feature = "gpu")]
-fn gpu_device() -> anyhow::Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice).autodiff())
-}
-
-#[cfg(not(feature = "gpu"))]
-fn gpu_device() -> anyhow::Result<Device> {
-    bail!("this mvgen was built without GPU training: rebuild with `cargo build --release -p mvgen --features gpu`")
-}
-
 /// Deterministic shuffle of `0..n` for `epoch` (splitmix64-driven Fisher-Yates), so a
 /// resumed run visits pairs in the order an uninterrupted one would have.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
@@ -360,7 +350,7 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
             (saved, state)
         }
         None => {
-            crate::dataset::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
+            crate::files::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
             let _ = std::fs::remove_file(run.join(LOSSES));
             let state = State::new(&cfg, &device);
             (cfg, state)
@@ -421,7 +411,7 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         // The epoch's work is saved first: nothing written after it can lose it.
         checkpoint::write(&run.join(CHECKPOINT), &state.to_checkpoint()?)?;
         if epoch == total || cfg.snapshots.contains(&epoch) {
-            crate::dataset::write_atomic(
+            crate::files::write_atomic(
                 &snapshot_path(run, epoch),
                 &checkpoint::module_bytes(state.generator.clone())?,
             )?;
@@ -433,7 +423,7 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         }) {
             bar.println(format!("note: no sample grid: {e:#}"));
         }
-        if let Err(e) = crate::plot::loss_curve(&run.join(LOSSES), &run.join("losses.png")) {
+        if let Err(e) = plot::loss_curve(&run.join(LOSSES), &run.join("losses.png")) {
             bar.println(format!("note: no loss plot: {e:#}"));
         }
     }
@@ -475,7 +465,7 @@ fn truncate_losses(path: &Path, epoch: usize) -> anyhow::Result<()> {
                 .is_none_or(|e| e <= epoch)
         })
         .collect();
-    crate::dataset::write_atomic(path, format!("{}\n", kept.join("\n")).as_bytes())
+    crate::files::write_atomic(path, format!("{}\n", kept.join("\n")).as_bytes())
 }
 
 /// The generator as inference sees it: no autodiff, no dropout.

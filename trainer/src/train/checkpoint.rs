@@ -60,7 +60,7 @@ pub fn write(path: &Path, ck: &Checkpoint) -> anyhow::Result<()> {
     for s in sections {
         bytes.extend_from_slice(s);
     }
-    crate::dataset::write_atomic(path, &bytes)
+    crate::files::write_atomic(path, &bytes)
 }
 
 /// The checkpoint at `path`, or `None` if there is none yet.
