@@ -1,6 +1,6 @@
 //! The default generator, embedded in the binaries that use it (the plugin and `mvgen`):
-//! `models/default.onnx`, trained by `cargo xtask train-default` on synthetic music videos
-//! (its config and evaluation are in `models/default.json`).
+//! `models/default.onnx`, trained by `cargo xtask train-default` on music videos directed
+//! from free music (its config and evaluation are in `models/default.json`).
 //!
 //! ONNX Runtime loads models from files, so [`path`] writes the bytes once into the user's
 //! cache folder, under a name that carries their hash: a new build with a new model never
