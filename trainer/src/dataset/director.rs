@@ -294,28 +294,7 @@ fn for_each_window(
 
 /// Songs among `inputs` (files, or folders searched one level deep), sorted.
 pub fn collect_songs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut songs = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            for entry in std::fs::read_dir(input)
-                .with_context(|| format!("reading {}", input.display()))?
-                .flatten()
-            {
-                let p = entry.path();
-                if p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                {
-                    songs.push(p);
-                }
-            }
-        } else {
-            ensure!(input.exists(), "{} does not exist", input.display());
-            songs.push(input.clone());
-        }
-    }
-    songs.sort();
-    songs.dedup();
+    let songs = crate::files::collect(inputs, &AUDIO_EXTENSIONS)?;
     ensure!(
         !songs.is_empty(),
         "no songs ({}) found",

@@ -75,31 +75,7 @@ pub const VIDEO_EXTENSIONS: [&str; 8] = ["mp4", "mov", "mkv", "webm", "avi", "m4
 
 /// Video files among `inputs` (files, or folders searched one level deep), sorted.
 pub fn collect_videos(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut videos = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            for entry in std::fs::read_dir(input)
-                .with_context(|| format!("reading {}", input.display()))?
-                .flatten()
-            {
-                let p = entry.path();
-                if p.is_file()
-                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                        VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
-                    })
-                {
-                    videos.push(p);
-                }
-            }
-        } else if input.exists() {
-            videos.push(input.clone());
-        } else {
-            bail!("{} does not exist", input.display());
-        }
-    }
-    videos.sort();
-    videos.dedup();
-    Ok(videos)
+    crate::files::collect(inputs, &VIDEO_EXTENSIONS)
 }
 
 /// Which videos go to `val/`: a seeded shuffle, and at least one when there are two or more.
