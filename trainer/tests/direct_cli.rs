@@ -34,6 +34,28 @@ fn probe(video: &Path, entries: &str, stream: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Frame `n` of `video` as 256x256 RGB.
+fn frame(video: &Path, n: u32) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(video)
+        .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout.len(), 256 * 256 * 3, "{}", video.display());
+    out.stdout
+}
+
+/// Mean absolute difference of two pictures, in 8-bit levels.
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64
+}
+
 #[test]
 fn songs_become_music_videos_and_a_rerun_keeps_the_calibration() {
     let dir = tmp("direct");
@@ -64,27 +86,11 @@ fn songs_become_music_videos_and_a_rerun_keeps_the_calibration() {
     assert!(calibration.contains("\"a\"") && calibration.contains("\"b\""));
 
     // Each frame depends on the music: the two songs' videos differ.
-    let first_frame = |name: &str| {
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-i"])
-            .arg(out.join(format!("{name}.mp4")))
-            .args(["-vf", "select=eq(n\\,60)", "-frames:v", "1"])
-            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .output()
-            .unwrap()
-            .stdout
-    };
-    let (fa, fb) = (first_frame("a"), first_frame("b"));
-    assert_eq!(fa.len(), 256 * 256 * 3);
-    let mean_diff = fa
-        .iter()
-        .zip(&fb)
-        .map(|(x, y)| (*x as f64 - *y as f64).abs())
-        .sum::<f64>()
-        / fa.len() as f64;
+    let (fa, fb) = (frame(&out.join("a.mp4"), 60), frame(&out.join("b.mp4"), 60));
+    let diff = mean_difference(&fa, &fb);
     assert!(
-        mean_diff > 2.0,
-        "different music, different pictures ({mean_diff:.2})"
+        diff > 2.0,
+        "different music, different pictures ({diff:.2})"
     );
 
     // A re-run keeps the videos and the calibration measured on the same songs.
@@ -126,6 +132,63 @@ fn songs_become_music_videos_and_a_rerun_keeps_the_calibration() {
         "{printed}"
     );
     assert!(!measured.join("a.mp4").exists());
+}
+
+/// A folder of the artist's images changes the pictures; a folder without images is an
+/// error that says so.
+#[test]
+fn material_is_blended_into_the_pictures() {
+    let dir = tmp("direct-material");
+    let songs = dir.join("songs");
+    let art = dir.join("art");
+    std::fs::create_dir_all(&songs).unwrap();
+    std::fs::create_dir_all(&art).unwrap();
+    song(&songs.join("a.wav"), 8, 220); // long enough to calibrate on alone
+    for (name, colour) in [("1.png", "red"), ("2.jpg", "yellow")] {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("color=c={colour}:s=64x48"))
+            .args(["-frames:v", "1"])
+            .arg(art.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let (plain, blended) = (dir.join("plain"), dir.join("blended"));
+    let s = songs.to_str().unwrap();
+    mvgen(&["dataset", "direct", s, "-o", plain.to_str().unwrap()]);
+    mvgen(&[
+        "dataset",
+        "direct",
+        s,
+        "-o",
+        blended.to_str().unwrap(),
+        "--material",
+        art.to_str().unwrap(),
+    ]);
+    let (p, b) = (
+        frame(&plain.join("a.mp4"), 45),
+        frame(&blended.join("a.mp4"), 45),
+    );
+    assert!(mean_difference(&p, &b) > 2.0, "the material shows");
+
+    let empty = dir.join("no-art");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(MVGEN)
+        .args([
+            "dataset",
+            "direct",
+            s,
+            "-o",
+            dir.join("x").to_str().unwrap(),
+            "--material",
+        ])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no PNG or JPEG images"), "{err}");
 }
 
 #[test]

@@ -136,17 +136,7 @@ pub struct Material(Vec<Vec<[f32; 3]>>);
 
 impl Material {
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())
-                })
-            })
-            .collect();
-        paths.sort();
+        let paths = crate::files::collect(&[dir.to_path_buf()], &["png", "jpg", "jpeg"])?;
         ensure!(
             !paths.is_empty(),
             "{} holds no PNG or JPEG images",
