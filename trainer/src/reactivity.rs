@@ -44,6 +44,14 @@ impl std::fmt::Display for Reactivity {
     }
 }
 
+/// The mean and the (population) standard deviation of `values`.
+fn mean_and_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count().max(1) as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
 /// A song's frames and windows, gathered one frame at a time.
 #[derive(Default)]
 pub struct Recorder {
@@ -130,29 +138,13 @@ fn measure(thumbs: &[Vec<f32>], windows: &[[f32; BANDS * SLICES]], fps: f64) -> 
         .sum::<f64>()
         / (n - 1) as f64;
     let variety = (0..dim)
-        .map(|i| {
-            let mean = thumbs.iter().map(|t| t[i] as f64).sum::<f64>() / n as f64;
-            let var = thumbs
-                .iter()
-                .map(|t| (t[i] as f64 - mean).powi(2))
-                .sum::<f64>()
-                / n as f64;
-            var.sqrt()
-        })
+        .map(|i| mean_and_std(thumbs.iter().map(|t| t[i] as f64)).1)
         .sum::<f64>()
         / dim as f64;
 
     // Standardise each window number over the song.
     let stats: Vec<(f64, f64)> = (0..BANDS * SLICES)
-        .map(|i| {
-            let mean = windows.iter().map(|w| w[i] as f64).sum::<f64>() / n as f64;
-            let var = windows
-                .iter()
-                .map(|w| (w[i] as f64 - mean).powi(2))
-                .sum::<f64>()
-                / n as f64;
-            (mean, var.sqrt())
-        })
+        .map(|i| mean_and_std(windows.iter().map(|w| w[i] as f64)))
         .collect();
     let window_distance = |a: &[f32], b: &[f32]| -> f64 {
         a.iter()
