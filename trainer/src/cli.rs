@@ -61,9 +61,13 @@ pub struct TrainArgs {
     pub lambda_l1: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// cpu, or gpu (a build with `--features gpu`).
+    /// cpu, or gpu (an NVIDIA GPU with the torch trainer; any GPU with burn's, in a
+    /// build with `--features gpu`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The trainer: auto (the fastest this build has: torch, else burn), torch or burn.
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
     /// Epochs whose generator is kept for `mvgen eval` (the last always is).
     #[arg(long, value_delimiter = ',', default_value = "95,180,200")]
     pub snapshots: Vec<usize>,
@@ -115,11 +119,16 @@ pub struct BenchTrainArgs {
     pub ngf: Vec<usize>,
     #[arg(long, default_value_t = 64)]
     pub ndf: usize,
-    /// Timed steps after 2 warm-up steps.
+    /// Timed steps, after the warm-up steps.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
+    #[arg(long, default_value_t = 2)]
+    pub warm_up: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// auto, torch or burn (as `mvgen train --backend`).
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
     #[arg(long)]
     pub threads: Option<usize>,
 }

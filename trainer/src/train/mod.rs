@@ -25,13 +25,14 @@ pub mod checkpoint;
 pub mod eval;
 pub mod export;
 pub mod net;
+pub mod on_burn;
+#[cfg(feature = "torch")]
+pub mod on_torch;
 pub mod plot;
 
 use anyhow::{ensure, Context};
-pub use backend::device;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use checkpoint::Checkpoint;
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::spectrogram::SIZE;
@@ -60,8 +61,12 @@ pub struct TrainConfig {
     pub lambda_l1: f64,
     pub batch: usize,
     pub seed: u64,
-    /// `cpu` (burn's flex backend) or `gpu` (burn's wgpu backend, `--features gpu`).
+    /// `cpu` or `gpu`.
     pub device: String,
+    /// The trainer: `torch` (libtorch) or `burn` (flex on the CPU, wgpu on a GPU). Runs
+    /// from before there was a choice were burn's.
+    #[serde(default = "burn_backend")]
+    pub backend: String,
     /// Epochs whose generator is kept in `snapshots/`; the last epoch always is.
     pub snapshots: Vec<usize>,
     /// Use only the first N training pairs (quick runs and tests); all when `None`.
@@ -72,7 +77,37 @@ pub struct TrainConfig {
     pub augmentation: String,
 }
 
+fn burn_backend() -> String {
+    "burn".into()
+}
+
 impl TrainConfig {
+    /// The reference's settings for `ngf`/`ndf` on `device`, with no dataset: benches and
+    /// tests.
+    pub fn bench(ngf: usize, ndf: usize, device: &str) -> Self {
+        Self {
+            dataset: PathBuf::new(),
+            dataset_name: String::new(),
+            ngf,
+            ndf,
+            epochs: 1,
+            decay_epochs: 0,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            lambda_l1: 100.0,
+            batch: 1,
+            seed: 0,
+            device: device.into(),
+            backend: backend::DEFAULT.into(),
+            snapshots: vec![],
+            max_pairs: None,
+            sample_pairs: 0,
+            augmentation: "none".into(),
+        }
+    }
+
     pub fn total_epochs(&self) -> usize {
         self.epochs + self.decay_epochs
     }
@@ -114,8 +149,9 @@ pub fn load_split(
         .collect()
 }
 
-/// Spectrograms `[n, 1, 256, 256]` and frames `[n, 3, 256, 256]`, both in [-1, 1].
-pub fn batch_tensors(examples: &[&Example], device: &Device) -> (Tensor<4>, Tensor<4>) {
+/// Spectrograms `[n, 1, 256, 256]` and frames `[n, 3, 256, 256]`, both in [-1, 1], as
+/// flat planes: what both trainers feed their networks.
+pub fn batch_values(examples: &[&Example]) -> (Vec<f32>, Vec<f32>) {
     let n = examples.len();
     let plane = SIZE * SIZE;
     let mut a = Vec::with_capacity(n * plane);
@@ -128,96 +164,11 @@ pub fn batch_tensors(examples: &[&Example], device: &Device) -> (Tensor<4>, Tens
             }
         }
     }
-    (
-        Tensor::from_data(TensorData::new(a, [n, 1, SIZE, SIZE]), device),
-        Tensor::from_data(TensorData::new(b, [n, 3, SIZE, SIZE]), device),
-    )
+    (a, b)
 }
 
 fn to_unit(v: u8) -> f32 {
     v as f32 / 127.5 - 1.0
-}
-
-/// Binary cross-entropy with logits against an all-`real` or all-fake target, in the
-/// stable form max(x, 0) - x t + log(1 + e^-|x|).
-pub fn bce_with_logits(logits: Tensor<4>, real: bool) -> Tensor<1> {
-    let soft = logits.clone().abs().neg().exp().log1p();
-    let loss = if real {
-        logits.clone().clamp_min(0.0) - logits + soft
-    } else {
-        logits.clamp_min(0.0) + soft
-    };
-    loss.mean()
-}
-
-/// The networks, their optimisers, and where training stands.
-pub struct State {
-    pub generator: Generator,
-    pub discriminator: Discriminator,
-    pub opt_g: ModuleOptimizer,
-    pub opt_d: ModuleOptimizer,
-    /// Epochs finished.
-    pub epoch: usize,
-    pub step: u64,
-}
-
-fn adam(cfg: &TrainConfig) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(cfg.beta1 as f32)
-        .with_beta_2(cfg.beta2 as f32)
-        .with_epsilon(cfg.adam_eps as f32)
-        .init()
-}
-
-impl State {
-    pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
-        device.seed(cfg.seed);
-        Self {
-            generator: Generator::new(cfg.ngf, cfg.seed, device),
-            discriminator: Discriminator::new(cfg.ndf, cfg.seed ^ 0xD15C, device),
-            opt_g: adam(cfg),
-            opt_d: adam(cfg),
-            epoch: 0,
-            step: 0,
-        }
-    }
-
-    pub fn load(cfg: &TrainConfig, ck: Checkpoint, device: &Device) -> anyhow::Result<Self> {
-        let fresh = Self::new(cfg, device);
-        Ok(Self {
-            generator: checkpoint::load_module(fresh.generator, ck.generator)?,
-            discriminator: checkpoint::load_module(fresh.discriminator, ck.discriminator)?,
-            opt_g: fresh
-                .opt_g
-                .from_bytes(burn::tensor::Bytes::from_bytes_vec(ck.opt_g))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
-            opt_d: fresh
-                .opt_d
-                .from_bytes(burn::tensor::Bytes::from_bytes_vec(ck.opt_d))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
-            epoch: ck.epoch,
-            step: ck.step,
-        })
-    }
-
-    pub fn to_checkpoint(&self) -> anyhow::Result<Checkpoint> {
-        Ok(Checkpoint {
-            epoch: self.epoch,
-            step: self.step,
-            generator: checkpoint::module_bytes(self.generator.clone())?,
-            discriminator: checkpoint::module_bytes(self.discriminator.clone())?,
-            opt_g: self
-                .opt_g
-                .into_bytes()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?
-                .to_vec(),
-            opt_d: self
-                .opt_d
-                .into_bytes()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?
-                .to_vec(),
-        })
-    }
 }
 
 /// The losses of one step.
@@ -245,56 +196,62 @@ impl PhaseMs {
     }
 }
 
-/// One Pix2Pix iteration, as the reference: D on (x, G(x)) detached and (x, y), halved;
-/// then G against the updated D, plus lambda x L1.
-pub fn step(
-    mut state: State,
-    cfg: &TrainConfig,
-    batch: &[&Example],
-    lr: f64,
-    device: &Device,
-) -> (State, Losses, PhaseMs) {
-    let mut ms = PhaseMs::default();
-    let mut t = Instant::now();
-    let mut lap = |slot: &mut f64| {
-        *slot = t.elapsed().as_secs_f64() * 1e3;
-        t = Instant::now();
-    };
-    let (x, y) = batch_tensors(batch, device);
-    lap(&mut ms.data);
-
-    let fake = state.generator.forward(x.clone());
-    let _ = fake.clone().detach().sum().into_scalar::<f32>();
-    lap(&mut ms.generator_forward);
-
-    let d = state.discriminator;
-    let d_fake = bce_with_logits(d.forward(x.clone(), fake.clone().detach()), false);
-    let d_real = bce_with_logits(d.forward(x.clone(), y.clone()), true);
-    let d_loss = (d_fake.clone() + d_real.clone()) * 0.5;
-    let grads = GradientsParams::from_grads(d_loss.backward(), &d);
-    state.discriminator = state.opt_d.step(lr, d, grads);
-    let (d_fake, d_real) = (d_fake.into_scalar::<f32>(), d_real.into_scalar::<f32>());
-    lap(&mut ms.discriminator_step);
-
-    let g_gan = bce_with_logits(state.discriminator.forward(x, fake.clone()), true);
-    let g_l1 = (fake - y).abs().mean();
-    let g_loss = g_gan.clone() + g_l1.clone() * cfg.lambda_l1;
-    let g = state.generator;
-    let grads = GradientsParams::from_grads(g_loss.backward(), &g);
-    state.generator = state.opt_g.step(lr, g, grads);
-    let losses = Losses {
-        g_gan: g_gan.into_scalar(),
-        g_l1: g_l1.into_scalar(),
-        d_real,
-        d_fake,
-    };
-    lap(&mut ms.generator_step);
-    state.step += 1;
-    (state, losses, ms)
+/// Wall-clock laps of a step's phases.
+pub struct Timer {
+    at: Instant,
+    pub ms: PhaseMs,
 }
 
-/// The device a run trains on: burn's flex CPU backend, or its wgpu backend when built
-/// with `--features gpu`. Both with autodiff.
+impl Timer {
+    pub fn start() -> Self {
+        Self {
+            at: Instant::now(),
+            ms: PhaseMs::default(),
+        }
+    }
+
+    /// Ends the phase that `slot` picks.
+    pub fn lap(&mut self, slot: impl FnOnce(&mut PhaseMs) -> &mut f64) {
+        *slot(&mut self.ms) = self.at.elapsed().as_secs_f64() * 1e3;
+        self.at = Instant::now();
+    }
+}
+
+/// One backend's networks and optimiser states: what the training loop drives. Weights
+/// go in and out as burn modules ([`net`]), so checkpoints' networks, snapshots, eval
+/// and export do not depend on which trainer made them; only the optimiser states are
+/// in each trainer's own format (a run resumes on the trainer its `config.json` names).
+pub trait Trainer {
+    /// One Pix2Pix iteration at learning rate `lr`, as the reference: D on (x, G(x))
+    /// detached and (x, y), halved; then G against the updated D, plus lambda x L1.
+    fn step(&mut self, batch: &[&Example], lr: f64) -> (Losses, PhaseMs);
+    /// Seeds the trainer's random source (dropout).
+    fn seed(&mut self, seed: u64);
+    fn generator(&self) -> anyhow::Result<Generator>;
+    fn discriminator(&self) -> anyhow::Result<Discriminator>;
+    /// The generator's and the discriminator's optimiser states.
+    fn optimisers(&self) -> anyhow::Result<[Vec<u8>; 2]>;
+    /// The generator's frames for `examples`, as inference makes them (no dropout).
+    fn frames(&self, examples: &[&Example]) -> Vec<Vec<u8>>;
+}
+
+/// The discriminator's initialisation seed, derived from the run's.
+pub fn discriminator_seed(cfg: &TrainConfig) -> u64 {
+    cfg.seed ^ 0xD15C
+}
+
+fn to_checkpoint(trainer: &dyn Trainer, epoch: usize, step: u64) -> anyhow::Result<Checkpoint> {
+    let [opt_g, opt_d] = trainer.optimisers()?;
+    Ok(Checkpoint {
+        epoch,
+        step,
+        generator: checkpoint::module_bytes(trainer.generator()?)?,
+        discriminator: checkpoint::module_bytes(trainer.discriminator()?)?,
+        opt_g,
+        opt_d,
+    })
+}
+
 /// Deterministic shuffle of `0..n` for `epoch` (splitmix64-driven Fisher-Yates), so a
 /// resumed run visits pairs in the order an uninterrupted one would have.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
@@ -335,8 +292,7 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
     std::fs::create_dir_all(run.join("snapshots"))
         .and_then(|_| std::fs::create_dir_all(run.join("samples")))
         .with_context(|| format!("creating run folder {}", run.display()))?;
-    let device = device(&cfg.device)?;
-    let (cfg, mut state) = match checkpoint::read(&run.join(CHECKPOINT))? {
+    let (cfg, mut trainer, mut done, mut step) = match checkpoint::read(&run.join(CHECKPOINT))? {
         Some(ck) => {
             let saved = read_config(run)?;
             eprintln!(
@@ -345,17 +301,18 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
                 ck.epoch,
                 saved.total_epochs()
             );
-            let state = State::load(&saved, ck, &device)?;
-            truncate_losses(&run.join(LOSSES), state.epoch)?;
-            (saved, state)
+            let trainer = backend::open(&saved, Some(&ck))?;
+            truncate_losses(&run.join(LOSSES), ck.epoch)?;
+            (saved, trainer, ck.epoch, ck.step)
         }
         None => {
+            let trainer = backend::open(&cfg, None)?;
             crate::files::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
             let _ = std::fs::remove_file(run.join(LOSSES));
-            let state = State::new(&cfg, &device);
-            (cfg, state)
+            (cfg, trainer, 0, 0)
         }
     };
+    eprintln!("training on {}", backend::describe(&cfg));
 
     let train = load_split(&cfg.dataset, "train", cfg.max_pairs)?;
     ensure!(
@@ -371,32 +328,30 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
 
     let total = cfg.total_epochs();
     let steps_per_epoch = train.len().div_ceil(cfg.batch);
-    let last = stop_after.map_or(total, |n| (state.epoch + n).min(total));
-    let bar = ProgressBar::new(((last - state.epoch) * steps_per_epoch) as u64);
+    let last = stop_after.map_or(total, |n| (done + n).min(total));
+    let bar = ProgressBar::new(((last - done) * steps_per_epoch) as u64);
     bar.set_style(ProgressStyle::with_template(
         "{bar:40} epoch {prefix} {pos}/{len} steps {elapsed_precise} (eta {eta}) {msg}",
     )?);
     let mut losses_csv = open_losses(&run.join(LOSSES))?;
-    for epoch in state.epoch + 1..=last {
+    for epoch in done + 1..=last {
         bar.set_prefix(format!("{epoch}/{total}"));
-        // Dropout draws from burn's generator: seeding per epoch keeps a resumed run on
-        // the same random path as an uninterrupted one.
-        device.seed(cfg.seed.wrapping_add(epoch as u64));
+        // Dropout draws from the trainer's generator: seeding per epoch keeps a resumed
+        // run on the same random path as an uninterrupted one.
+        trainer.seed(cfg.seed.wrapping_add(epoch as u64));
         let lr = cfg.lr_at(epoch);
         let order = epoch_order(train.len(), cfg.seed, epoch);
         for chunk in order.chunks(cfg.batch) {
             let batch: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
-            let (next, l, ms) = step(state, &cfg, &batch, lr, &device);
-            state = next;
+            let (l, ms) = trainer.step(&batch, lr);
+            step += 1;
             ensure!(
                 l.g_l1.is_finite() && l.g_gan.is_finite() && l.d_real.is_finite(),
-                "training diverged at epoch {epoch}, step {}: a loss is not finite",
-                state.step
+                "training diverged at epoch {epoch}, step {step}: a loss is not finite"
             );
             writeln!(
                 losses_csv,
-                "{epoch},{},{lr:e},{},{},{},{},{:.1}",
-                state.step,
+                "{epoch},{step},{lr:e},{},{},{},{},{:.1}",
                 l.g_gan,
                 l.g_l1,
                 l.d_real,
@@ -407,17 +362,15 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
             bar.inc(1);
         }
         losses_csv.flush()?;
-        state.epoch = epoch;
+        done = epoch;
         // The epoch's work is saved first: nothing written after it can lose it.
-        checkpoint::write(&run.join(CHECKPOINT), &state.to_checkpoint()?)?;
+        let ck = to_checkpoint(trainer.as_ref(), epoch, step)?;
+        checkpoint::write(&run.join(CHECKPOINT), &ck)?;
         if epoch == total || cfg.snapshots.contains(&epoch) {
-            crate::files::write_atomic(
-                &snapshot_path(run, epoch),
-                &checkpoint::module_bytes(state.generator.clone())?,
-            )?;
+            crate::files::write_atomic(&snapshot_path(run, epoch), &ck.generator)?;
         }
         let samples = run.join("samples").join(format!("epoch-{epoch:04}.png"));
-        if let Err(e) = sample_grid(&state.generator, &held_out, &device).and_then(|grid| {
+        if let Err(e) = sample_grid(trainer.as_ref(), &held_out).and_then(|grid| {
             grid.save(&samples)
                 .with_context(|| format!("writing {}", samples.display()))
         }) {
@@ -429,10 +382,8 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
     }
     bar.finish();
     eprintln!(
-        "{} epochs of {total} done in {} ({} steps)",
-        state.epoch,
-        run.display(),
-        state.step
+        "{done} epochs of {total} done in {} ({step} steps)",
+        run.display()
     );
     Ok(())
 }
@@ -475,7 +426,7 @@ pub fn frames(generator: &Generator, examples: &[&Example], device: &Device) -> 
     examples
         .iter()
         .map(|e| {
-            let (x, _) = batch_tensors(&[e], &inner);
+            let (x, _) = on_burn::batch_tensors(&[e], &inner);
             let planes: Vec<f32> = g
                 .forward(x)
                 .into_data()
@@ -489,14 +440,10 @@ pub fn frames(generator: &Generator, examples: &[&Example], device: &Device) -> 
 }
 
 /// Rows of input | generated | real.
-pub fn sample_grid(
-    generator: &Generator,
-    examples: &[Example],
-    device: &Device,
-) -> anyhow::Result<image::RgbImage> {
+pub fn sample_grid(trainer: &dyn Trainer, examples: &[Example]) -> anyhow::Result<image::RgbImage> {
     ensure!(!examples.is_empty(), "no pairs to show");
     let refs: Vec<&Example> = examples.iter().collect();
-    let generated = frames(generator, &refs, device);
+    let generated = trainer.frames(&refs);
     let s = SIZE as u32;
     let mut grid = image::RgbImage::new(3 * s, s * examples.len() as u32);
     for (row, (e, g)) in examples.iter().zip(&generated).enumerate() {
@@ -515,6 +462,7 @@ pub fn sample_grid(
     Ok(grid)
 }
 
+/// CPU threads for both trainers (rayon's pool for burn, libtorch's intra-op pool).
 fn threads(n: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = n {
         rayon::ThreadPoolBuilder::new()
@@ -522,6 +470,7 @@ fn threads(n: Option<usize>) -> anyhow::Result<()> {
             .build_global()
             .context("setting the thread count")?;
     }
+    backend::set_threads(rayon::current_num_threads());
     Ok(())
 }
 
@@ -554,25 +503,21 @@ pub fn command(a: &crate::cli::TrainArgs) -> anyhow::Result<()> {
         epochs: a.epochs,
         decay_epochs: a.decay_epochs,
         lr: a.lr,
-        beta1: 0.5,
-        beta2: 0.999,
-        adam_eps: 1e-8,
         lambda_l1: a.lambda_l1,
         batch: a.batch,
         seed: a.seed,
-        device: a.device.clone(),
+        backend: backend::choose(&a.backend)?.into(),
         snapshots: a.snapshots.clone(),
         max_pairs: a.max_pairs,
         sample_pairs: a.sample_pairs,
-        augmentation: "none".into(),
+        ..TrainConfig::bench(a.ngf, a.ndf, &a.device)
     };
     run(cfg, &a.run, a.stop_after)
 }
 
-/// `mvgen bench-train`: median ms per phase of a training step on random pairs.
+/// `mvgen bench-train`: median ms per phase of a training step on fixed pairs.
 pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
     threads(a.threads)?;
-    let device = device(&a.device)?;
     let examples: Vec<Example> = (0..4u8)
         .map(|k| Example {
             gray: (0..SIZE * SIZE)
@@ -583,44 +528,19 @@ pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
                 .collect(),
         })
         .collect();
-    println!(
-        "device {} threads {}",
-        a.device,
-        rayon::current_num_threads()
-    );
     for &ngf in &a.ngf {
         let cfg = TrainConfig {
-            dataset: PathBuf::new(),
-            dataset_name: String::new(),
-            ngf,
-            ndf: a.ndf,
-            epochs: 1,
-            decay_epochs: 0,
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            adam_eps: 1e-8,
-            lambda_l1: 100.0,
-            batch: 1,
-            seed: 0,
-            device: a.device.clone(),
-            snapshots: vec![],
-            max_pairs: None,
-            sample_pairs: 0,
-            augmentation: "none".into(),
+            backend: backend::choose(&a.backend)?.into(),
+            ..TrainConfig::bench(ngf, a.ndf, &a.device)
         };
-        let mut state = State::new(&cfg, &device);
+        if ngf == a.ngf[0] {
+            println!("{}", backend::describe(&cfg));
+        }
+        let mut trainer = backend::open(&cfg, None)?;
         let mut times = Vec::new();
-        for s in 0..a.steps + 2 {
-            let (next, _, ms) = step(
-                state,
-                &cfg,
-                &[&examples[s % examples.len()]],
-                cfg.lr,
-                &device,
-            );
-            state = next;
-            if s >= 2 {
+        for s in 0..a.steps + a.warm_up {
+            let (_, ms) = trainer.step(&[&examples[s % examples.len()]], cfg.lr);
+            if s >= a.warm_up {
                 times.push(ms);
             }
         }
