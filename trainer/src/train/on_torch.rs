@@ -4,9 +4,10 @@
 //!
 //! Weights enter and leave as burn modules ([`TorchTrainer::open`],
 //! [`Trainer::generator`]), so a checkpoint's networks, the snapshots, `mvgen eval` and
-//! `mvgen export` do not depend on which trainer made them. Adam is written out here, as
-//! PyTorch's own single-tensor Adam computes it, so that its moments can be saved and a
-//! resumed run continues bit for bit.
+//! `mvgen export` do not depend on which trainer made them. Adam is written out here, with
+//! PyTorch's arithmetic, so that its moments can be saved and a resumed run continues bit
+//! for bit; on the CPU it updates each tensor in one fused pass (PyTorch's default makes
+//! seven).
 //!
 //! The step matches the reference's: the discriminator's gradients come from its own
 //! loss only, and the generator's step asks autograd for the generator's gradients only
@@ -254,7 +255,8 @@ fn values(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(&t.detach().to_device(Device::Cpu).flatten(0, -1)).expect("an f32 tensor")
 }
 
-/// Adam as PyTorch's `_single_tensor_adam` computes it.
+/// Adam with PyTorch's arithmetic (eps added to the bias-corrected root of the second
+/// moment), its moments kept here so that a checkpoint can save them.
 struct Adam {
     m: Vec<Tensor>,
     v: Vec<Tensor>,
