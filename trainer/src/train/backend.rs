@@ -61,13 +61,16 @@ fn open_torch(_: &TrainConfig, _: Option<&Checkpoint>) -> anyhow::Result<Box<dyn
 
 /// One line for the user: which trainer, on what.
 pub fn describe(cfg: &TrainConfig) -> String {
-    let threads = rayon::current_num_threads();
+    let threads = match rayon::current_num_threads() {
+        1 => "1 thread".to_string(),
+        n => format!("{n} threads"),
+    };
     match (cfg.backend.as_str(), cfg.device.as_str()) {
         ("torch", "gpu") => "the torch trainer (libtorch) on the NVIDIA GPU".into(),
-        ("torch", _) => format!("the torch trainer (libtorch) on the CPU, {threads} threads"),
+        ("torch", _) => format!("the torch trainer (libtorch) on the CPU, {threads}"),
         (_, "gpu") => "the burn trainer (wgpu) on the GPU".into(),
         _ => format!(
-            "the burn trainer (flex) on the CPU, {threads} threads{}",
+            "the burn trainer (flex) on the CPU, {threads}{}",
             if cfg!(feature = "torch") {
                 ""
             } else {

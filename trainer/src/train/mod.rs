@@ -533,10 +533,10 @@ pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
             backend: backend::choose(&a.backend)?.into(),
             ..TrainConfig::bench(ngf, a.ndf, &a.device)
         };
+        let mut trainer = backend::open(&cfg, None)?;
         if ngf == a.ngf[0] {
             println!("{}", backend::describe(&cfg));
         }
-        let mut trainer = backend::open(&cfg, None)?;
         let mut times = Vec::new();
         for s in 0..a.steps + a.warm_up {
             let (_, ms) = trainer.step(&[&examples[s % examples.len()]], cfg.lr);
