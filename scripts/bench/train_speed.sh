@@ -7,11 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/setup.sh
-venv=.deps/torch-venv
-if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
-  echo "bench: installing PyTorch 2.9.0 into $venv (about 5 GB with its CUDA libraries)"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check torch==2.9.0 numpy
-fi
+python="$(scripts/torch-venv.sh)"
 cargo build --release -q -p mvgen
-exec "$venv/bin/python" scripts/bench/train_speed.py --mvgen target/release/mvgen "$@"
+exec "$python" scripts/bench/train_speed.py --mvgen target/release/mvgen "$@"
