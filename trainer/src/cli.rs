@@ -77,6 +77,11 @@ pub struct TrainArgs {
     /// Held-out pairs in each epoch's sample grid.
     #[arg(long, default_value_t = 4)]
     pub sample_pairs: usize,
+    /// Start from another run's networks (its latest checkpoint; same --ngf and --ndf),
+    /// with fresh optimisers and this run's learning-rate schedule: fine-tuning a look,
+    /// or training on after a run's schedule has ended.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
     /// Stop after this many epochs in this process (resume later with the same command).
     #[arg(long)]
     pub stop_after: Option<usize>,

@@ -234,6 +234,59 @@ fn resume_is_bit_identical(backend: &str) {
     assert_eq!(losses(&straight), losses(&split));
 }
 
+/// `--init-from` starts from another run's networks exactly: at learning rate 0 the new
+/// run's generator is the source's, bit for bit. Networks of another size, or a folder
+/// that is no run, are refused before anything is written.
+#[test]
+fn a_run_can_start_from_another_runs_networks() {
+    let source = tmp("init-source");
+    train(&source, &[]);
+    let from = tmp("init-from");
+    let out = train(
+        &from,
+        &["--init-from", source.to_str().unwrap(), "--lr", "0"],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("starting from the networks of"), "{said}");
+    assert!(said.contains("after its epoch 3"), "{said}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["init_from"].as_str().map(PathBuf::from),
+        Some(source.canonicalize().unwrap())
+    );
+    let export = |run: &Path| {
+        let out = run.join("g.onnx");
+        let (run, out_arg) = (run.to_str().unwrap(), out.to_str().unwrap());
+        mvgen(&["export", run, "-o", out_arg, "--name", "g"]);
+        std::fs::read(out).unwrap()
+    };
+    assert!(
+        export(&source) == export(&from),
+        "a run at learning rate 0 changed the networks it started from"
+    );
+
+    let refused = tmp("init-refused");
+    for (init, expected) in [
+        (source.to_str().unwrap(), "its networks are ngf 8 / ndf 8"),
+        (refused.to_str().unwrap(), "is not a training run"),
+    ] {
+        let out = Command::new(MVGEN)
+            .args(["train", dataset().to_str().unwrap(), "--run"])
+            .arg(refused.join("run"))
+            .args(["--ngf", "16", "--ndf", "8", "--init-from", init])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(expected), "{said}");
+        assert!(
+            !refused.join("run/config.json").exists(),
+            "nothing was started"
+        );
+    }
+}
+
 #[test]
 fn a_bad_run_folder_or_dataset_is_a_clear_error() {
     let empty = tmp("no-dataset");

@@ -7,10 +7,12 @@
 //! 2. `mvgen dataset direct`: a music video for each training song, each frame drawn
 //!    from the window before it (trainer/src/dataset/director.rs).
 //! 3. `mvgen dataset build`: a pair every three seconds of every video.
-//! 4. `mvgen train` (ngf 16: 14 MB, under 10 ms a frame on two CPU threads), resumable:
-//!    run the command again after an interruption.
-//! 5. `mvgen eval` with the held-out songs, `mvgen export`, and the director's own
-//!    reactions to the held-out songs (the ceiling a generator can reach).
+//! 4. `mvgen train` (ngf 16: 14 MB, under 10 ms a frame on two CPU threads), then a
+//!    second run from its networks (`--init-from`, a warm restart of the schedule);
+//!    both resumable: run the command again after an interruption.
+//! 5. `mvgen eval` of both runs with the held-out songs, `mvgen export` of the second,
+//!    and the director's own reactions to the held-out songs (the ceiling a generator
+//!    can reach).
 //! 6. `models/default.onnx`, `models/default.json` (recipe, provenance, every number),
 //!    `models/default-losses.png`, and `docs/default-look.png` (frames from three
 //!    held-out songs).
@@ -86,6 +88,22 @@ const TRAIN: &[&str] = &[
     "2,4,6",
     "--seed",
     "1",
+];
+/// Then on from the first run's networks: its schedule ended with the look still
+/// gaining variety epoch by epoch, so a second schedule (a warm restart) continues it.
+const TRAIN_ON: &[&str] = &[
+    "--ngf",
+    "16",
+    "--ndf",
+    "16",
+    "--epochs",
+    "4",
+    "--decay-epochs",
+    "4",
+    "--snapshots",
+    "4,6,8",
+    "--seed",
+    "2",
 ];
 
 fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String> {
@@ -274,12 +292,13 @@ pub fn train_default() -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("."));
     std::env::set_current_dir(&root)?;
     let work = PathBuf::from("target/default-model");
-    let (songs, videos, data, run_dir) = (
+    let (songs, videos, data, first_run, run_dir) = (
         work.join("songs"),
         work.join("videos"),
         // The folder's name is the dataset's name in the model's metadata and the editor.
         work.join("debian-music"),
         work.join("run"),
+        work.join("run-2"),
     );
     run("cargo", &["build", "--release", "-p", "mvgen"])?;
     let bin = mvgen_binary();
@@ -309,14 +328,26 @@ pub fn train_default() -> Result<()> {
         "--seed",
         "188",
     ])?;
-    let mut train = vec!["train", "--run"];
-    let (data_arg, run_arg) = (p(&data), p(&run_dir));
-    train.insert(1, &data_arg);
-    train.push(&run_arg);
-    train.extend(TRAIN);
-    mvgen(&train)?;
+    let (data_arg, first_arg, run_arg) = (p(&data), p(&first_run), p(&run_dir));
+    mvgen(&[&["train", &data_arg, "--run", &first_arg], TRAIN].concat())?;
+    mvgen(
+        &[
+            &[
+                "train",
+                &data_arg,
+                "--run",
+                &run_arg,
+                "--init-from",
+                &first_arg,
+            ],
+            TRAIN_ON,
+        ]
+        .concat(),
+    )?;
     let held_out = p(&songs.join("held-out"));
-    mvgen(&["eval", &run_arg, "--songs", &held_out])?;
+    for run in [&first_arg, &run_arg] {
+        mvgen(&["eval", run, "--songs", &held_out])?;
+    }
     std::fs::create_dir_all("models")?;
     mvgen(&[
         "export",
@@ -339,19 +370,30 @@ pub fn train_default() -> Result<()> {
     ])?;
     let look = contact_sheet(&work, &songs.join("held-out"))?;
 
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("config.json"))?)?;
-    // The dataset's path on the machine that made it says nothing to anyone else.
-    if let Some(c) = config.as_object_mut() {
-        c.insert("dataset".into(), "target/default-model/debian-music".into());
-    }
-    let eval: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("eval.json"))?)?;
+    // The paths of the machine that made them say nothing to anyone else.
+    let config = |run: &Path| -> Result<serde_json::Value> {
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("config.json"))?)?;
+        if let Some(c) = config.as_object_mut() {
+            c.insert("dataset".into(), p(&data).into());
+            if c.contains_key("init_from") {
+                c.insert("init_from".into(), first_arg.clone().into());
+            }
+        }
+        Ok(config)
+    };
+    let eval = |run: &Path| -> Result<serde_json::Value> {
+        Ok(serde_json::from_slice(&std::fs::read(
+            run.join("eval.json"),
+        )?)?)
+    };
     let record = serde_json::json!({
         "command": "cargo xtask train-default",
         "recipe": "xtask/src/default_model.rs",
-        "config": config,
-        "eval": eval,
+        "config": config(&run_dir)?,
+        "first_run_config": config(&first_run)?,
+        "eval": eval(&run_dir)?,
+        "first_run_eval": eval(&first_run)?,
         "director_on_held_out": director.lines().map(|l| {
             l.rsplit_once('/').map_or(l, |(_, song)| song).to_string()
         }).collect::<Vec<_>>(),

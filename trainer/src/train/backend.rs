@@ -10,9 +10,8 @@
 //! `auto` picks torch where the build has it. A run keeps the trainer it started with
 //! (its `config.json`), because each keeps its optimiser state in its own format.
 
-use super::checkpoint::Checkpoint;
 use super::on_burn::BurnTrainer;
-use super::{TrainConfig, Trainer};
+use super::{Start, TrainConfig, Trainer};
 use anyhow::bail;
 use burn::tensor::Device;
 
@@ -37,25 +36,25 @@ pub fn choose(requested: &str) -> anyhow::Result<&'static str> {
 }
 
 /// The run's trainer, fresh or from its checkpoint.
-pub fn open(cfg: &TrainConfig, ck: Option<&Checkpoint>) -> anyhow::Result<Box<dyn Trainer>> {
+pub fn open(cfg: &TrainConfig, start: Start) -> anyhow::Result<Box<dyn Trainer>> {
     match cfg.backend.as_str() {
         "burn" => Ok(Box::new(BurnTrainer::open(
             cfg,
             burn_device(&cfg.device)?,
-            ck,
+            start,
         )?)),
-        "torch" => open_torch(cfg, ck),
+        "torch" => open_torch(cfg, start),
         other => bail!("unknown trainer {other:?} in the run's config.json"),
     }
 }
 
 #[cfg(feature = "torch")]
-fn open_torch(cfg: &TrainConfig, ck: Option<&Checkpoint>) -> anyhow::Result<Box<dyn Trainer>> {
-    Ok(Box::new(super::on_torch::TorchTrainer::open(cfg, ck)?))
+fn open_torch(cfg: &TrainConfig, start: Start) -> anyhow::Result<Box<dyn Trainer>> {
+    Ok(Box::new(super::on_torch::TorchTrainer::open(cfg, start)?))
 }
 
 #[cfg(not(feature = "torch"))]
-fn open_torch(_: &TrainConfig, _: Option<&Checkpoint>) -> anyhow::Result<Box<dyn Trainer>> {
+fn open_torch(_: &TrainConfig, _: Start) -> anyhow::Result<Box<dyn Trainer>> {
     bail!("this run trains with torch, and this mvgen was built without it: rebuild with `--features torch`")
 }
 

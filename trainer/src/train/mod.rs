@@ -75,6 +75,10 @@ pub struct TrainConfig {
     pub sample_pairs: usize,
     /// Always "none": see the module documentation.
     pub augmentation: String,
+    /// The run whose networks this one started from (`--init-from`), with fresh
+    /// optimisers and its own learning-rate schedule; `None`: from the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 fn burn_backend() -> String {
@@ -105,6 +109,7 @@ impl TrainConfig {
             max_pairs: None,
             sample_pairs: 0,
             augmentation: "none".into(),
+            init_from: None,
         }
     }
 
@@ -235,6 +240,33 @@ pub trait Trainer {
     fn frames(&self, examples: &[&Example]) -> Vec<Vec<u8>>;
 }
 
+/// Where a trainer's state comes from.
+#[derive(Clone, Copy)]
+pub enum Start<'a> {
+    /// Fresh networks from the run's seed.
+    Fresh,
+    /// Another run's networks with fresh optimisers (`--init-from`).
+    Networks(&'a Checkpoint),
+    /// The run's own checkpoint: networks and optimisers.
+    Resume(&'a Checkpoint),
+}
+
+impl<'a> Start<'a> {
+    pub fn networks(self) -> Option<&'a Checkpoint> {
+        match self {
+            Start::Fresh => None,
+            Start::Networks(ck) | Start::Resume(ck) => Some(ck),
+        }
+    }
+
+    pub fn optimisers(self) -> Option<&'a Checkpoint> {
+        match self {
+            Start::Resume(ck) => Some(ck),
+            _ => None,
+        }
+    }
+}
+
 /// The discriminator's initialisation seed, derived from the run's.
 pub fn discriminator_seed(cfg: &TrainConfig) -> u64 {
     cfg.seed ^ 0xD15C
@@ -301,12 +333,21 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
                 ck.epoch,
                 saved.total_epochs()
             );
-            let trainer = backend::open(&saved, Some(&ck))?;
+            let trainer = backend::open(&saved, Start::Resume(&ck))?;
             truncate_losses(&run.join(LOSSES), ck.epoch)?;
             (saved, trainer, ck.epoch, ck.step)
         }
         None => {
-            let trainer = backend::open(&cfg, None)?;
+            let source = cfg.init_from.as_deref().map(initial_networks).transpose()?;
+            let start = source.as_ref().map_or(Start::Fresh, |(from, ck)| {
+                eprintln!(
+                    "starting from the networks of {} after its epoch {}",
+                    from.display(),
+                    ck.epoch
+                );
+                Start::Networks(ck)
+            });
+            let trainer = backend::open(&cfg, start)?;
             crate::files::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
             let _ = std::fs::remove_file(run.join(LOSSES));
             (cfg, trainer, 0, 0)
@@ -386,6 +427,17 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         run.display()
     );
     Ok(())
+}
+
+/// The latest checkpoint of the run `from` (for `--init-from`).
+fn initial_networks(from: &Path) -> anyhow::Result<(PathBuf, Checkpoint)> {
+    let ck = checkpoint::read(&from.join(CHECKPOINT))?.with_context(|| {
+        format!(
+            "--init-from {}: not a training run with a checkpoint",
+            from.display()
+        )
+    })?;
+    Ok((from.to_path_buf(), ck))
 }
 
 fn open_losses(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
@@ -510,8 +562,30 @@ pub fn command(a: &crate::cli::TrainArgs) -> anyhow::Result<()> {
         snapshots: a.snapshots.clone(),
         max_pairs: a.max_pairs,
         sample_pairs: a.sample_pairs,
+        init_from: a
+            .init_from
+            .as_ref()
+            .map(|r| {
+                r.canonicalize()
+                    .with_context(|| format!("--init-from {}", r.display()))
+            })
+            .transpose()?,
         ..TrainConfig::bench(a.ngf, a.ndf, &a.device)
     };
+    if let Some(from) = &cfg.init_from {
+        // Checked before anything is written: the networks must have the same shapes.
+        let source =
+            read_config(from).with_context(|| format!("--init-from {}", from.display()))?;
+        ensure!(
+            (source.ngf, source.ndf) == (cfg.ngf, cfg.ndf),
+            "--init-from {}: its networks are ngf {} / ndf {}, this run's {} / {}: give the same --ngf and --ndf",
+            from.display(),
+            source.ngf,
+            source.ndf,
+            cfg.ngf,
+            cfg.ndf
+        );
+    }
     run(cfg, &a.run, a.stop_after)
 }
 
@@ -533,7 +607,7 @@ pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
             backend: backend::choose(&a.backend)?.into(),
             ..TrainConfig::bench(ngf, a.ndf, &a.device)
         };
-        let mut trainer = backend::open(&cfg, None)?;
+        let mut trainer = backend::open(&cfg, Start::Fresh)?;
         if ngf == a.ngf[0] {
             println!("{}", backend::describe(&cfg));
         }

@@ -1,9 +1,9 @@
 //! The burn trainer: flex on the CPU, wgpu on a GPU (`--features gpu`). Its step is the
 //! definition the torch trainer is tested against.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint;
 use super::net::{Discriminator, Generator};
-use super::{batch_values, Example, Losses, PhaseMs, Timer, TrainConfig, Trainer};
+use super::{batch_values, Example, Losses, PhaseMs, Start, Timer, TrainConfig, Trainer};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use mvgen_core::spectrogram::SIZE;
@@ -31,12 +31,9 @@ fn adam(cfg: &TrainConfig) -> ModuleOptimizer {
 }
 
 impl BurnTrainer {
-    /// Fresh networks from the run's seed, or the checkpoint's state.
-    pub fn open(
-        cfg: &TrainConfig,
-        device: Device,
-        ck: Option<&Checkpoint>,
-    ) -> anyhow::Result<Self> {
+    /// Fresh networks from the run's seed, or a checkpoint's networks, and its
+    /// optimiser states on a resume.
+    pub fn open(cfg: &TrainConfig, device: Device, start: Start) -> anyhow::Result<Self> {
         device.seed(cfg.seed);
         let mut t = Self {
             generator: Some(Generator::new(cfg.ngf, cfg.seed, &device)),
@@ -50,11 +47,7 @@ impl BurnTrainer {
             device,
             lambda_l1: cfg.lambda_l1,
         };
-        if let Some(ck) = ck {
-            let optimiser = |opt: ModuleOptimizer, bytes: &[u8]| {
-                opt.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
-                    .map_err(|e| anyhow::anyhow!("reading the optimiser state: {e:?}"))
-            };
+        if let Some(ck) = start.networks() {
             t.generator = Some(checkpoint::load_module(
                 t.generator()?,
                 ck.generator.clone(),
@@ -63,6 +56,12 @@ impl BurnTrainer {
                 t.discriminator()?,
                 ck.discriminator.clone(),
             )?);
+        }
+        if let Some(ck) = start.optimisers() {
+            let optimiser = |opt: ModuleOptimizer, bytes: &[u8]| {
+                opt.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+                    .map_err(|e| anyhow::anyhow!("reading the optimiser state: {e:?}"))
+            };
             t.opt_g = optimiser(t.opt_g, &ck.opt_g)?;
             t.opt_d = optimiser(t.opt_d, &ck.opt_d)?;
         }

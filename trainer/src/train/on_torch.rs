@@ -13,9 +13,8 @@
 //! loss only, and the generator's step asks autograd for the generator's gradients only
 //! (the reference turns the discriminator's `requires_grad` off for that).
 
-use super::checkpoint::Checkpoint;
 use super::net::{self, is_dropout_block, Discriminator, Generator, DEPTH, NORM_EPS};
-use super::{batch_values, Example, Losses, PhaseMs, Timer, TrainConfig, Trainer};
+use super::{batch_values, Example, Losses, PhaseMs, Start, Timer, TrainConfig, Trainer};
 use anyhow::{ensure, Context};
 use burn::module::Param;
 use mvgen_core::spectrogram::SIZE;
@@ -432,8 +431,8 @@ pub fn device(kind: &str) -> anyhow::Result<Device> {
 
 impl TorchTrainer {
     /// Fresh networks from the run's seed (the same weights the burn trainer starts
-    /// from), or the checkpoint's state.
-    pub fn open(cfg: &TrainConfig, ck: Option<&Checkpoint>) -> anyhow::Result<Self> {
+    /// from), or a checkpoint's networks, and its optimiser states on a resume.
+    pub fn open(cfg: &TrainConfig, start: Start) -> anyhow::Result<Self> {
         let device = device(&cfg.device)?;
         if device.is_cuda() {
             tch::Cuda::cudnn_set_benchmark(true);
@@ -442,7 +441,7 @@ impl TorchTrainer {
         let cpu = burn::tensor::Device::flex();
         let mut g = Generator::new(cfg.ngf, cfg.seed, &cpu);
         let mut d = Discriminator::new(cfg.ndf, super::discriminator_seed(cfg), &cpu);
-        if let Some(ck) = ck {
+        if let Some(ck) = start.networks() {
             g = super::checkpoint::load_module(g, ck.generator.clone())?;
             d = super::checkpoint::load_module(d, ck.discriminator.clone())?;
         }
@@ -450,7 +449,7 @@ impl TorchTrainer {
         let d = TorchDiscriminator::from_burn(&d, device);
         let mut adam_g = Adam::new(cfg, &g.params());
         let mut adam_d = Adam::new(cfg, &d.params());
-        if let Some(ck) = ck {
+        if let Some(ck) = start.optimisers() {
             adam_g.load(&ck.opt_g)?;
             adam_d.load(&ck.opt_d)?;
         }
@@ -643,10 +642,11 @@ mod tests {
     fn a_torch_step_equals_a_burn_step() {
         let cfg = config(8, 8);
         let data = examples();
-        let mut burn = BurnTrainer::open(&cfg, burn::tensor::Device::flex().autodiff(), None)
-            .expect("burn trainer");
+        let mut burn =
+            BurnTrainer::open(&cfg, burn::tensor::Device::flex().autodiff(), Start::Fresh)
+                .expect("burn trainer");
         burn.without_dropout();
-        let mut torch = TorchTrainer::open(&cfg, None).expect("torch trainer");
+        let mut torch = TorchTrainer::open(&cfg, Start::Fresh).expect("torch trainer");
         torch.dropout = 0.0;
         let start_g = weights(burn.generator().unwrap());
         let start_d = weights(burn.discriminator().unwrap());
@@ -702,10 +702,10 @@ mod tests {
     fn adam_state_round_trips() {
         let cfg = config(8, 8);
         let data = examples();
-        let mut torch = TorchTrainer::open(&cfg, None).unwrap();
+        let mut torch = TorchTrainer::open(&cfg, Start::Fresh).unwrap();
         torch.step(&[&data[0]], 2e-4);
         let [g, d] = torch.optimisers().unwrap();
-        let mut other = TorchTrainer::open(&cfg, None).unwrap();
+        let mut other = TorchTrainer::open(&cfg, Start::Fresh).unwrap();
         other.adam_g.load(&g).unwrap();
         other.adam_d.load(&d).unwrap();
         assert_eq!(other.optimisers().unwrap(), [g.clone(), d]);
