@@ -2,11 +2,9 @@
 # The GPU measurements, in one call on the device machine (see prepare.sh). Prints each
 # phase with its time; every step has a timeout so a hang cannot eat the budget. Runs on
 # a machine without a GPU too: the parity test then says it skipped.
-# Not here: the torch trainer's GPU step. Its CUDA build (scripts/build-cuda.sh) needs
-# libtorch 2.9 with CUDA where it runs; this machine has PyTorch 2.11, and libtorch 2.9's
-# CUDA libraries (gigabytes) do not fit the 64 MiB a call carries. On an NVIDIA machine
-# with the package index: scripts/build-cuda.sh, then
-#   target/cuda/release/mvgen bench-train --device gpu --ngf 16,64 --steps 50
+# The torch trainer's GPU step is a second call (its binary is 16 MiB as xz, and the
+# carry is 64 MiB): scripts/device/prepare-train.sh here, then scripts/device/train.sh
+# there with carry [".dev-train"].
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 phase() { echo; echo "== $1 ($(date +%T))"; }
