@@ -368,7 +368,7 @@ pub fn train_default() -> Result<()> {
         "-o",
         &p(&work.join("director-measure")),
     ])?;
-    let look = contact_sheet(&work, &songs.join("held-out"))?;
+    let whole_songs = contact_sheet(&work, &songs.join("held-out"))?;
 
     // The paths of the machine that made them say nothing to anyone else.
     let config = |run: &Path| -> Result<serde_json::Value> {
@@ -397,7 +397,7 @@ pub fn train_default() -> Result<()> {
         "director_on_held_out": director.lines().map(|l| {
             l.rsplit_once('/').map_or(l, |(_, song)| song).to_string()
         }).collect::<Vec<_>>(),
-        "look": look,
+        "held_out_whole_songs": whole_songs,
         "music": tracks,
     });
     std::fs::write("models/default.json", serde_json::to_vec_pretty(&record)?)?;
@@ -406,16 +406,16 @@ pub fn train_default() -> Result<()> {
     Ok(())
 }
 
-/// `docs/default-look.png`: eight frames, 4 s apart, of each song in `SHOWN`, rendered
-/// by the new default model (one row per song). Returns the rows' song names and what
-/// `mvgen render` said of each.
+/// Renders every held-out song whole with the new default model; `docs/default-look.png`
+/// is eight frames, 4 s apart, of each song in `SHOWN` (one row per song). Returns what
+/// `mvgen render` said of each song's reactions.
 fn contact_sheet(work: &Path, held_out: &Path) -> Result<serde_json::Value> {
     let frames = work.join("look");
     let _ = std::fs::remove_dir_all(&frames);
     std::fs::create_dir_all(&frames)?;
     let mut rows = Vec::new();
     let mut said = Vec::new();
-    for (i, song) in SHOWN.iter().enumerate() {
+    for song in HELD_OUT {
         let dir = frames.join(song);
         let out = Command::new(mvgen_binary())
             .args(["render", &p(&held_out.join(format!("{song}.ogg")))])
@@ -437,8 +437,11 @@ fn contact_sheet(work: &Path, held_out: &Path) -> Result<serde_json::Value> {
             "song": song,
             "render": stderr.lines().find(|l| l.starts_with("reacts:")).unwrap_or(""),
         }));
+        if !SHOWN.contains(song) {
+            continue;
+        }
         // Frames 20 s to 48 s, 4 s apart.
-        let row = frames.join(format!("row{i}.png"));
+        let row = frames.join(format!("row{}.png", rows.len()));
         run(
             "ffmpeg",
             &[
