@@ -339,14 +339,7 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         }
         None => {
             let source = cfg.init_from.as_deref().map(initial_networks).transpose()?;
-            let start = source.as_ref().map_or(Start::Fresh, |(from, ck)| {
-                eprintln!(
-                    "starting from the networks of {} after its epoch {}",
-                    from.display(),
-                    ck.epoch
-                );
-                Start::Networks(ck)
-            });
+            let start = source.as_ref().map_or(Start::Fresh, Start::Networks);
             let trainer = backend::open(&cfg, start)?;
             crate::files::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
             let _ = std::fs::remove_file(run.join(LOSSES));
@@ -430,14 +423,19 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
 }
 
 /// The latest checkpoint of the run `from` (for `--init-from`).
-fn initial_networks(from: &Path) -> anyhow::Result<(PathBuf, Checkpoint)> {
+fn initial_networks(from: &Path) -> anyhow::Result<Checkpoint> {
     let ck = checkpoint::read(&from.join(CHECKPOINT))?.with_context(|| {
         format!(
             "--init-from {}: not a training run with a checkpoint",
             from.display()
         )
     })?;
-    Ok((from.to_path_buf(), ck))
+    eprintln!(
+        "starting from the networks of {} after its epoch {}",
+        from.display(),
+        ck.epoch
+    );
+    Ok(ck)
 }
 
 fn open_losses(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
