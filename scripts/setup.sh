@@ -76,28 +76,8 @@ if [ ! -f "$torch/lib/libtorch_cpu.so" ] || [ ! -f "$torch/build-version" ]; the
   # the CPU), pinned as torch 2.9.0's own requirements pin them.
   .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
     -d .deps/wheels torch==2.9.0 nvidia-cuda-runtime-cu12==12.8.90 nvidia-cuda-cupti-cu12==12.8.90
-  rm -rf "$torch" && mkdir -p "$torch/lib"
-  .venv/bin/python - "$torch" <<'PY'
-import glob, os, sys, zipfile
-out = sys.argv[1]
-keep = {"libc10.so", "libtorch.so", "libtorch_cpu.so", "libgomp.so.1", "libshm.so"}
-with zipfile.ZipFile(glob.glob(".deps/wheels/torch-2.9.0-*.whl")[0]) as z:
-    for m in z.infolist():
-        name = m.filename
-        if name.startswith("torch/include/") and not name.endswith("/"):
-            z.extract(m, out + ".tmp")
-        elif name.startswith("torch/lib/") and os.path.basename(name) in keep:
-            with open(os.path.join(out, "lib", os.path.basename(name)), "wb") as f:
-                f.write(z.read(m))
-for wheel, member in [("nvidia_cuda_runtime_cu12-12.8.90-*.whl", "nvidia/cuda_runtime/lib/libcudart.so.12"),
-                      ("nvidia_cuda_cupti_cu12-12.8.90-*.whl", "nvidia/cuda_cupti/lib/libcupti.so.12")]:
-    with zipfile.ZipFile(glob.glob(os.path.join(".deps/wheels", wheel))[0]) as z:
-        with open(os.path.join(out, "lib", os.path.basename(member)), "wb") as f:
-            f.write(z.read(member))
-os.rename(os.path.join(out + ".tmp", "torch", "include"), os.path.join(out, "include"))
-os.rmdir(os.path.join(out + ".tmp", "torch")); os.rmdir(out + ".tmp")
-# torch-sys checks this against the version its tch release expects.
-with open(os.path.join(out, "build-version"), "w") as f:
-    f.write("2.9.0\n")
-PY
+  .venv/bin/python scripts/unpack-libtorch.py 2.9.0 "$torch" \
+    libc10.so libtorch.so libtorch_cpu.so libgomp.so.1 libshm.so --extra \
+    "nvidia_cuda_runtime_cu12-12.8.90-*.whl:nvidia/cuda_runtime/lib/libcudart.so.12" \
+    "nvidia_cuda_cupti_cu12-12.8.90-*.whl:nvidia/cuda_cupti/lib/libcupti.so.12"
 fi

@@ -13,27 +13,8 @@ torch=.deps/libtorch-2.11
 if [ ! -f "$torch/build-version" ]; then
   echo "== libtorch 2.11.0 (the device's PyTorch) from its wheel"
   .venv/bin/pip download -q --no-deps -d .deps/wheels torch==2.11.0
-  rm -rf "$torch" && mkdir -p "$torch/lib"
-  .venv/bin/python - "$torch" <<'PY'
-import glob, os, shutil, sys, zipfile
-out = sys.argv[1]
-keep = {"libc10.so", "libc10_cuda.so", "libtorch.so", "libtorch_cpu.so", "libtorch_cuda.so",
-        "libgomp.so.1", "libshm.so"}
-with zipfile.ZipFile(glob.glob(".deps/wheels/torch-2.11.0-*.whl")[0]) as z:
-    for name in z.namelist():
-        if name.endswith("/"):
-            continue
-        if name.startswith("torch/include/"):
-            dest = os.path.join(out, "include", name[len("torch/include/"):])
-        elif name.startswith("torch/lib/") and os.path.basename(name) in keep:
-            dest = os.path.join(out, "lib", os.path.basename(name))
-        else:
-            continue
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with z.open(name) as src, open(dest, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-PY
-  echo 2.11.0 > "$torch/build-version"
+  .venv/bin/python scripts/unpack-libtorch.py 2.11.0 "$torch" libc10.so libc10_cuda.so \
+    libtorch.so libtorch_cpu.so libtorch_cuda.so libgomp.so.1 libshm.so
 fi
 
 echo "== mvgen (torch trainer, CUDA) against libtorch 2.11"
