@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-echo "== bundle (debug: allocation checks on the audio thread)"
-cargo xtask bundle mvgen-plugin
+echo "== build the tests and the debug bundles (allocation checks on the audio thread)"
+# One cargo build for both: built alone, the plugin resolves its dependencies' features
+# apart from the workspace's, and cargo test would build wgpu, egui, ONNX Runtime's
+# bindings and the rest a second time.
+cargo xtask bundle mvgen-plugin --workspace --lib --tests
 echo "== cargo test"
 cargo test --workspace
 echo "== host tests (pedalboard, dawdreamer, scipy)"
