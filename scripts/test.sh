@@ -8,7 +8,8 @@ scripts/setup.sh
 echo "== build the tests and the debug bundles (allocation checks on the audio thread)"
 # One cargo build for both: built alone, the plugin resolves its dependencies' features
 # apart from the workspace's, and cargo test would build wgpu, egui, ONNX Runtime's
-# bindings and the rest a second time.
+# bindings and the rest a second time. nice-plug-xtask passes the flags on to its cargo
+# build; --lib makes cargo put the plugin's library where the bundler looks for it.
 cargo xtask bundle mvgen-plugin --workspace --lib --tests
 echo "== cargo test"
 cargo test --workspace
