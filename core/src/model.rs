@@ -8,8 +8,10 @@
 //!   another contract version or other spectrogram parameters is refused.
 //!
 //! [`inspect`] checks a file without running it: existence, size, ONNX structure, shapes,
-//! metadata, and that external weight files stay inside the model's folder. Running it
-//! (and checking that it outputs finite numbers) is `mvgen-runtime`'s job.
+//! metadata, and that external weight files stay inside the model's folder. [`read`] does
+//! the same and keeps the bytes it checked, so that what runs is exactly what was checked
+//! and hashed. Running it (and checking that it outputs finite numbers) is
+//! `mvgen-runtime`'s job.
 //!
 //! [`SpectrogramWindow`]: crate::SpectrogramWindow
 
@@ -52,6 +54,8 @@ pub fn spectrogram_signature() -> String {
 pub struct ModelInfo {
     pub path: PathBuf,
     pub bytes: u64,
+    /// SHA-256 of the file's bytes as they were read, in hex.
+    pub sha256: String,
     /// `None` for a foreign model (no `mvgen.*` metadata).
     pub contract_version: Option<u32>,
     pub name: Option<String>,
@@ -115,6 +119,12 @@ pub enum ModelError {
 
 /// Check a model file against the contract without running it.
 pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
+    read(path).map(|(info, _)| info)
+}
+
+/// Read a model file once and check it against the contract: what it says about itself,
+/// and the bytes that were checked (and hashed), for the runtime to load.
+pub fn read(path: &Path) -> Result<(ModelInfo, prost::bytes::Bytes), ModelError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::Missing(path.to_owned()),
         _ => ModelError::Unreadable(path.to_owned(), e.to_string()),
@@ -129,10 +139,15 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
             limit: MAX_MODEL_BYTES,
         });
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| ModelError::Unreadable(path.to_owned(), e.to_string()))?;
+    let bytes = prost::bytes::Bytes::from(
+        std::fs::read(path).map_err(|e| ModelError::Unreadable(path.to_owned(), e.to_string()))?,
+    );
+    let sha256 = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(&bytes))
+    };
     // Decoding from `Bytes` slices the weights out of this one buffer instead of copying.
-    let model = onnx::ModelProto::decode(prost::bytes::Bytes::from(bytes))
+    let model = onnx::ModelProto::decode(bytes.clone())
         .map_err(|_| ModelError::NotOnnx(path.to_owned()))?;
     let Some(graph) = model
         .graph
@@ -173,9 +188,10 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(0, |o| o.version);
-    Ok(ModelInfo {
+    let info = ModelInfo {
         path: path.to_owned(),
-        bytes: meta.len(),
+        bytes: bytes.len() as u64,
+        sha256,
         contract_version,
         name: get(keys::NAME),
         ngf: get(keys::NGF).and_then(|v| v.parse().ok()),
@@ -184,7 +200,8 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
         producer: model.producer_name.clone(),
         opset,
         num_nodes: graph.node.len(),
-    })
+    };
+    Ok((info, bytes))
 }
 
 /// The graph's real inputs (initializers listed as inputs are weights, not inputs) must be

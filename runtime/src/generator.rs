@@ -8,7 +8,7 @@
 
 use crate::library::{runtime, LibraryError};
 use crate::provider::{configure, ProviderReport, RuntimeConfig};
-use mvgen_core::model::{inspect, ModelError, ModelInfo, INPUT_SHAPE, OUTPUT_SHAPE};
+use mvgen_core::model::{read, ModelError, ModelInfo, INPUT_SHAPE, OUTPUT_SHAPE};
 use mvgen_core::{Frame, SpectrogramWindow};
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -45,14 +45,25 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// Load the model at `path`: the file is read once, and the bytes that were checked
+    /// and hashed ([`ModelInfo::sha256`]) are the ones ONNX Runtime runs, whatever happens
+    /// to the file afterwards.
     pub fn load(path: &Path, config: &RuntimeConfig) -> Result<Self, LoadError> {
-        let info = inspect(path)?;
+        let (info, bytes) = read(path)?;
         let rt = runtime()?;
         let runtime_error = |e: ort::Error| LoadError::Model(ModelError::Runtime(e.to_string()));
         let builder = Session::builder(&rt.environment).map_err(runtime_error)?;
-        let (mut builder, provider) =
+        let (builder, provider) =
             configure(rt, builder, config).map_err(|e| LoadError::Model(ModelError::Runtime(e)))?;
-        let session = builder.commit_from_file(path).map_err(runtime_error)?;
+        // Weights stored beside the model (checked to stay in its folder) are found there.
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let mut builder = builder
+            .with_config_entry(
+                "session.model_external_initializers_file_folder_path",
+                folder.to_string_lossy(),
+            )
+            .map_err(|e| LoadError::Model(ModelError::Runtime(e.to_string())))?;
+        let session = builder.commit_from_memory(&bytes).map_err(runtime_error)?;
         check_outlet("input", session.inputs(), INPUT_SHAPE)?;
         check_outlet("output", session.outputs(), OUTPUT_SHAPE)?;
 
