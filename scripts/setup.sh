@@ -81,3 +81,7 @@ if [ ! -f "$torch/lib/libtorch_cpu.so" ] || [ ! -f "$torch/build-version" ]; the
     "nvidia_cuda_runtime_cu12-12.8.90-*.whl:nvidia/cuda_runtime/lib/libcudart.so.12" \
     "nvidia_cuda_cupti_cu12-12.8.90-*.whl:nvidia/cuda_cupti/lib/libcupti.so.12"
 fi
+
+# Mesa 25's lavapipe for the test of ONNX Runtime's WebGPU provider on a CPU adapter
+# (tests/tests/generator.rs): project-local, the system's Mesa stays (scripts/lavapipe.sh).
+scripts/lavapipe.sh

@@ -111,17 +111,31 @@ pub fn configure(
         ));
     }
 
-    // The WebGPU plugin provider, on the first GPU it lists.
+    // The WebGPU plugin provider, on the first GPU it lists. It lists a CPU adapter (a
+    // software Vulkan such as Mesa's lavapipe) only when ONNX Runtime's own switch
+    // `ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER=1` was set before it loaded: the tests use
+    // that to run the GPU path without a GPU. Such a device is said to be one.
     match &runtime.webgpu {
         Ok(_) => {
-            let gpu = runtime.environment.devices().find(|d| {
-                d.ep().is_ok_and(|ep| ep.starts_with("WebGpu"))
-                    && d.hardware_device().ty() == DeviceType::GPU
-            });
+            let mut webgpu: Vec<_> = runtime
+                .environment
+                .devices()
+                .filter(|d| d.ep().is_ok_and(|ep| ep.starts_with("WebGpu")))
+                .collect();
+            // GPUs first; the sort is stable, so each kind keeps the provider's order.
+            webgpu.sort_by_key(|d| d.hardware_device().ty() != DeviceType::GPU);
+            let gpu = webgpu.into_iter().next();
             match gpu {
                 Some(gpu) => {
                     let hw = gpu.hardware_device();
-                    let device = format!("{} {}", hw.vendor().unwrap_or("?"), hw.id());
+                    let device = if hw.ty() == DeviceType::GPU {
+                        format!("{} {}", hw.vendor().unwrap_or("?"), hw.id())
+                    } else {
+                        format!(
+                            "a software adapter on the CPU ({}), not a GPU",
+                            hw.vendor().unwrap_or("?")
+                        )
+                    };
                     match builder.clone().with_devices([gpu], None) {
                         Ok(b) => {
                             return Ok((

@@ -129,28 +129,105 @@ fn each_bad_model_gets_its_own_clear_error() {
 /// Where a GPU works, its frames equal the CPU's (Auto, the default, runs there first).
 /// Without one, the test says so and checks nothing else: `scripts/device/run.sh` runs it
 /// on a GPU machine.
+/// On a GPU, where there is one: the frames equal the CPU provider's.
 #[test]
 fn gpu_frames_equal_cpu_frames() {
+    let gpu = Generator::load(&models().join("tiny.onnx"), &gpu_config()).unwrap();
+    if gpu.provider().provider == "CPU" {
+        eprintln!(
+            "SKIPPED (no GPU here; the software adapter test below runs the GPU path): {}",
+            gpu.provider()
+                .fallback
+                .as_deref()
+                .unwrap_or("no reason given")
+        );
+        return;
+    }
+    compare_gpu_with_cpu();
+}
+
+/// The GPU code path without a GPU: ONNX Runtime's WebGPU provider on Mesa's lavapipe, a
+/// Vulkan adapter on the CPU (`scripts/lavapipe.sh` unpacks one Dawn accepts), in a
+/// child process whose environment lets ONNX Runtime list it. The upload, the provider
+/// and the read-back all run; the frames equal the CPU provider's. No speed is claimed:
+/// the adapter is the CPU.
+#[test]
+fn webgpu_on_a_cpu_adapter_equals_the_cpu_provider() {
+    if std::env::var_os(SOFTWARE_ADAPTER_CHILD).is_some() {
+        let gpu = Generator::load(&models().join("tiny.onnx"), &gpu_config()).unwrap();
+        assert_eq!(
+            gpu.provider().provider,
+            "WebGPU",
+            "the WebGPU provider did not take the software adapter: {}",
+            gpu.provider()
+        );
+        assert!(
+            gpu.provider()
+                .device
+                .contains("software adapter on the CPU"),
+            "{}",
+            gpu.provider()
+        );
+        eprintln!(
+            "WebGPU on {} (a CPU adapter: correctness only, no speed)",
+            gpu.provider().device
+        );
+        compare_gpu_with_cpu();
+        return;
+    }
+    let mesa = mvgen_tests::root().join(".deps/mesa");
+    let icd = mesa.join("lvp_icd.json");
+    assert!(
+        icd.is_file(),
+        "{} is missing: run scripts/setup.sh (it runs scripts/lavapipe.sh)",
+        icd.display()
+    );
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "webgpu_on_a_cpu_adapter_equals_the_cpu_provider",
+            "--nocapture",
+        ])
+        .env(SOFTWARE_ADAPTER_CHILD, "1")
+        .env("ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER", "1")
+        .env("VK_DRIVER_FILES", &icd)
+        .env(
+            "LD_LIBRARY_PATH",
+            mesa.join("root/usr/lib/x86_64-linux-gnu"),
+        )
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the child ran nothing: {text}");
+    for line in text
+        .lines()
+        .filter(|l| l.contains("max |GPU - CPU|") || l.contains("WebGPU on"))
+    {
+        eprintln!("{line}");
+    }
+}
+
+/// Set in the child process of the software adapter test.
+const SOFTWARE_ADAPTER_CHILD: &str = "MVGEN_TEST_SOFTWARE_ADAPTER_CHILD";
+
+fn gpu_config() -> RuntimeConfig {
+    RuntimeConfig {
+        execution: Execution::Gpu,
+        cpu_threads: 2,
+    }
+}
+
+/// Every test model's frames on the GPU provider equal the CPU provider's.
+fn compare_gpu_with_cpu() {
     /// In image units ([-1, 1]): an eighth of an 8-bit level. GPU kernels sum in another
     /// order than the CPU's, so the last bits differ.
     const TOLERANCE: f32 = 1e-3;
-    let gpu_config = RuntimeConfig {
-        execution: Execution::Gpu,
-        cpu_threads: 2,
-    };
     for model in ["tiny.onnx", "unet256_ngf8.onnx"] {
         let path = models().join(model);
-        let mut gpu = Generator::load(&path, &gpu_config).unwrap();
-        if gpu.provider().provider == "CPU" {
-            eprintln!(
-                "SKIPPED (no GPU here): {}",
-                gpu.provider()
-                    .fallback
-                    .as_deref()
-                    .unwrap_or("no reason given")
-            );
-            return;
-        }
+        let mut gpu = Generator::load(&path, &gpu_config()).unwrap();
+        assert_ne!(gpu.provider().provider, "CPU", "{}", gpu.provider());
         let mut cpu_generator = Generator::load(&path, &cpu()).unwrap();
         let mut worst = 0.0f32;
         for seed in 0..4 {
