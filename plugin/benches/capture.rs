@@ -35,12 +35,12 @@ fn one_second(c: &mut Criterion) {
         let mut l = vec![0.0; block];
         let mut r = vec![0.0; block];
         let context = BlockContext {
-            gain: 1.0,
             fps: Fps::F30,
             timeline: None,
             host_has_transport: true,
             pacing: Pacing::Realtime,
             export: false,
+            params: Default::default(),
         };
         group.bench_with_input(BenchmarkId::from_parameter(block), &block, |b, &block| {
             b.iter(|| {

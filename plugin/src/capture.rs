@@ -7,34 +7,48 @@
 //! never allocate or lock.
 //!
 //! **Live and bounce.** The host says, per block, whether it renders in real time or
-//! offline ([`Pacing`]). An offline block with the transport rolling (or from a host that
-//! reports no transport at all) belongs to a *bounce*: the first such block starts one,
-//! and going back to real time, stopping the transport, a jump of the timeline,
-//! [`Capture::reset`] or deactivation ends it. A bounce starts a fresh analysis stream at
-//! its first frame (silence before it, as `mvgen render` sees the bounce's audio), keeps
-//! the frame rate of its first block, and sends its audio for the export. Offline blocks with
-//! the transport stopped (a host's pre-roll) are not part of it, and not analysed at all.
+//! offline ([`Pacing`], followed by [`ModeFollower`]). An offline block with the
+//! transport rolling (or from a host that reports no transport at all) belongs to a
+//! *bounce*: the first such block starts one, and going back to real time, stopping the
+//! transport, a jump of the timeline, [`Capture::reset`] or deactivation ends it
+//! ([`EndReason`]); a bounce cut by a jump shares its render id with the next. A bounce
+//! starts a fresh analysis stream at its first frame (silence before it, as `mvgen render`
+//! sees the bounce's audio), keeps the frame rate of its first block, and sends its audio
+//! for the export. A block that starts within [`JITTER_SECONDS`] of where the last ended
+//! continues it: hosts round positions, and rebuild them from beats in tempo ramps.
 //!
-//! **Renders that say nothing.** Some hosts render offline while every block says real
-//! time: Ardour's track bounce ("Bounce with processing") is one. A real-time host cannot
-//! deliver a roll's audio much ahead of the wall clock, so a roll that gets
-//! [`RENDER_AHEAD`] ahead is a render. The audio thread keeps the start of each roll
-//! ([`ROLL_SECONDS`]) for this, and when it finds a render it starts the bounce where the
-//! roll started and analyses the kept audio again, so such a bounce equals one the host
-//! announced.
+//! **Renders that do not say they are.** Audio is *held* (up to [`HOLD_SECONDS`], at
+//! every rate) while the plugin cannot yet tell whether it belongs to a bounce, and
+//! analysed again from its first sample once it turns out to:
+//! - a roll that says real time but arrives [`RENDER_AHEAD`] of the wall clock is a render
+//!   (Ardour's "Bounce with processing"): a real-time host stays within its buffers, even
+//!   when it processes ahead;
+//! - offline audio with the transport stopped is a host's pre-roll when the transport
+//!   then rolls (Ardour's export runs 2 s of it), and otherwise a render without a moving
+//!   timeline, on a free-running frame clock: pedalboard renders this way. It is taken
+//!   for a render once the hold is full, or when it ends without a roll, if it lasted at
+//!   least [`MIN_UNTIMED_SECONDS`] (pedalboard tries every plugin it loads on a few
+//!   blocks).
 //!
 //! **Pacing.** Live, a frame that finds the pool empty is dropped and counted, never
-//! waited for. In a bounce the host does not need us in real time, so the audio thread
-//! waits for the worker and no frame is lost; a worker that does not answer within
-//! [`OFFLINE_WAIT_LIMIT`] has stalled, and then the audio thread stops waiting (it gives
-//! up once, counts it, and waits again only after the worker answers). Blocks are handled
-//! in sub-blocks of at most [`SUB_BLOCK_SAMPLES`], so a block of any size schedules only
-//! a few frames at a time and no window leaves the analyser's history before it is sent.
+//! waited for. In an exported bounce the host does not need us in real time, so the audio
+//! thread waits for the worker and no frame is lost. A worker that does not answer within
+//! [`OFFLINE_WAIT_LIMIT`] has stalled: the audio thread stops waiting, counts it, and
+//! waits again only once the worker has caught up with everything sent to it. So a render
+//! costs at most one wait limit per stall, never one per frame. Audio the export had no
+//! room for is marked as a gap, in order, and padded with silence by the export. A bounce
+//! that is not exported is never waited for. Blocks are handled in sub-blocks of at most
+//! [`SUB_BLOCK_SAMPLES`], so a block of any size schedules only a few frames at a time
+//! and no window leaves the analyser's history before it is sent.
 
-use crate::handoff::{AudioSide, BounceStart, Detection, FramePacket, Message};
+use crate::handoff::{
+    AudioSide, BounceCounts, BounceEnd, BounceStart, Detection, EndReason, FramePacket,
+    FrameParams, Message,
+};
 use crate::status::{Mode, Status};
 use mvgen_core::resample::{ResampleError, MAX_CHUNK_FRAMES};
 use mvgen_core::{Analyser, Fps, FrameClock, SpectrogramWindow, WindowEnd, WindowError};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,14 +67,22 @@ const OFFLINE_POLL: Duration = Duration::from_micros(200);
 const END_FLUSH_SAMPLES: usize = 4 * MAX_CHUNK_FRAMES;
 /// How far ahead of the wall clock a rolling host must deliver audio before the plugin
 /// takes the roll for a render that does not say so. Real-time hosts stay within their
-/// buffers (hundreds of milliseconds at most, even when they process ahead).
+/// buffers (about a second at most, even when they process ahead).
 pub const RENDER_AHEAD: Duration = Duration::from_millis(1500);
-/// Seconds of each roll's audio kept for a render found late. A render twice as fast as
-/// real time is found after 3 s, so every render faster than 1.6x real time is caught
-/// from its first sample (above 96 kHz the buffer stays at 4 s of 96 kHz: 1.5 MiB a
-/// channel).
-pub const ROLL_SECONDS: u32 = 4;
-const ROLL_MAX_SAMPLES: usize = ROLL_SECONDS as usize * 96_000;
+/// Seconds of audio held while it may still turn out to be a render. A render at 1.6x
+/// real time gets [`RENDER_AHEAD`] ahead after 4 s; Ardour's export pre-roll is 2 s.
+/// Sized at the host's rate, whatever it is (12 MB at 384 kHz stereo).
+pub const HOLD_SECONDS: u32 = 4;
+/// Offline audio with the transport stopped that ends without a roll is a render only if
+/// it lasted this long: shorter runs are a host trying the plugin out. Runs of at least
+/// [`UNTIMED_NOTICE_SECONDS`] that are not exported are reported as such.
+pub const MIN_UNTIMED_SECONDS: f64 = 0.5;
+/// Shorter than this, a run without a timeline is a host's probe and passes unremarked.
+pub const UNTIMED_NOTICE_SECONDS: f64 = 0.1;
+/// A block that starts this close to where the previous one ended continues a bounce.
+pub const JITTER_SECONDS: f64 = 0.01;
+/// Owed marks held at most: a gap, an end, a start and the next gap.
+const MAX_OWED: usize = 4;
 
 /// How the host processes a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,11 +94,35 @@ pub enum Pacing {
     Offline,
 }
 
+/// Follows what the host says about the render mode, block by block. VST3 hosts say it in
+/// `setupProcessing` and may say it again in every block's `processMode`: Ardour states an
+/// export only there, JUCE hosts in both, and some hosts leave the block's field at its
+/// zero value (real time) whatever they do. So the block's field is followed once the host
+/// has been seen to use it (a block marked offline), and `setupProcessing` before that.
+/// Lives as long as the plugin instance.
+#[derive(Debug, Default)]
+pub struct ModeFollower {
+    blocks_state_mode: bool,
+}
+
+impl ModeFollower {
+    /// `stated`: the mode stated out of band (VST3 `setupProcessing`, CLAP's render
+    /// extension); `block`: the block's own, where the format has one.
+    pub fn pacing(&mut self, stated: Pacing, block: Option<Pacing>) -> Pacing {
+        match block {
+            Some(Pacing::Offline) => {
+                self.blocks_state_mode = true;
+                Pacing::Offline
+            }
+            Some(Pacing::Realtime) if self.blocks_state_mode => Pacing::Realtime,
+            _ => stated,
+        }
+    }
+}
+
 /// What the host says about one block.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockContext {
-    /// Gain on the analysed signal (never on the audio).
-    pub gain: f32,
     pub fps: Fps,
     /// The timeline position of the block's first sample while the transport rolls.
     pub timeline: Option<i64>,
@@ -85,41 +131,75 @@ pub struct BlockContext {
     pub pacing: Pacing,
     /// The `export` parameter: whether a bounce starting with this block is exported.
     pub export: bool,
+    /// The automatable parameters; the input gain applies to the analysed signal only.
+    pub params: FrameParams,
+}
+
+/// What a block is, to a capture not in a bounce.
+enum Kind {
+    /// The host says it renders: offline and rolling, or offline with no transport.
+    Bounce,
+    /// Offline with the transport stopped: a pre-roll, or a render without a timeline.
+    Untimed,
+    /// A real-time roll at this timeline position.
+    Roll(i64),
+    /// Real time, stopped.
+    Live,
 }
 
 impl BlockContext {
-    /// Whether the host says this block belongs to a bounce: offline, and rolling (or no
-    /// transport at all).
-    fn says_bounce(&self) -> bool {
-        self.pacing == Pacing::Offline && (self.timeline.is_some() || !self.host_has_transport)
+    fn kind(&self) -> Kind {
+        match (self.pacing, self.timeline) {
+            (Pacing::Offline, Some(_)) => Kind::Bounce,
+            (Pacing::Offline, None) if !self.host_has_transport => Kind::Bounce,
+            (Pacing::Offline, None) => Kind::Untimed,
+            (Pacing::Realtime, Some(t)) => Kind::Roll(t),
+            (Pacing::Realtime, None) => Kind::Live,
+        }
+    }
+
+    fn gain(&self) -> f32 {
+        10f32.powf(self.params.input_gain_db / 20.0)
     }
 }
 
-/// Watches each roll of the transport for a render that says it is real time, and keeps
-/// the roll's first [`ROLL_SECONDS`] of audio for it. Sized at activation.
-struct RollWatch {
-    rate_hz: u32,
-    /// The roll's audio, one buffer per channel.
-    audio: [Box<[f32]>; 2],
-    num_channels: usize,
-    /// Samples per channel kept.
-    len: usize,
-    /// The roll outgrew the buffer: it cannot be bounced from its start any more.
-    overflowed: bool,
-    /// The roll's first timeline sample and when its first block arrived.
-    start: Option<(i64, Instant)>,
-    /// Samples per channel delivered since the roll started.
-    delivered: u64,
-    /// Where the next block of this roll would start on the timeline.
-    next_timeline: i64,
+/// What the hold keeps.
+#[derive(Debug, Clone, Copy)]
+enum Holding {
+    /// A real-time roll: its first timeline sample, when its first block arrived, the
+    /// samples delivered since, and where its next block would start.
+    Roll {
+        start: i64,
+        started: Instant,
+        delivered: u64,
+        next_timeline: i64,
+    },
+    /// Offline audio with the transport stopped.
+    Untimed,
 }
 
-impl RollWatch {
+/// Audio held while it may still turn out to be a render ([`HOLD_SECONDS`]). Sized at
+/// activation.
+struct Hold {
+    rate_hz: u32,
+    jitter_samples: i64,
+    /// The held audio, one buffer per channel.
+    audio: [Box<[f32]>; 2],
+    num_channels: usize,
+    /// Samples per channel held.
+    len: usize,
+    /// More arrived than fits: it can no longer be analysed from its start.
+    overflowed: bool,
+    holding: Option<Holding>,
+}
+
+impl Hold {
     fn new(rate_hz: u32, num_channels: usize) -> Self {
-        let capacity = (ROLL_SECONDS as usize * rate_hz as usize).min(ROLL_MAX_SAMPLES);
+        let capacity = HOLD_SECONDS as usize * rate_hz as usize;
         let buffer = || vec![0.0; capacity].into_boxed_slice();
         Self {
             rate_hz,
+            jitter_samples: jitter_samples(rate_hz),
             audio: [
                 buffer(),
                 if num_channels > 1 {
@@ -131,52 +211,97 @@ impl RollWatch {
             num_channels: num_channels.clamp(1, 2),
             len: 0,
             overflowed: false,
-            start: None,
-            delivered: 0,
-            next_timeline: 0,
+            holding: None,
         }
     }
 
-    /// Forget the roll (the transport stopped, or a bounce took over).
     fn clear(&mut self) {
-        self.start = None;
+        self.holding = None;
+        self.len = 0;
+        self.overflowed = false;
     }
 
-    /// A block that is not part of a bounce. Returns the roll's start when the roll has
-    /// turned out to be a render; otherwise keeps the block.
-    fn observe(&mut self, channels: &[&mut [f32]], timeline: Option<i64>) -> Option<i64> {
-        let Some(position) = timeline else {
+    fn is_untimed(&self) -> bool {
+        matches!(self.holding, Some(Holding::Untimed))
+    }
+
+    fn seconds(&self) -> f64 {
+        self.len as f64 / self.rate_hz as f64
+    }
+
+    /// Keep `channels` if they fit; otherwise the hold has overflowed.
+    fn keep(&mut self, channels: &[&mut [f32]]) -> bool {
+        let n = channels.first().map_or(0, |c| c.len());
+        if self.overflowed
+            || self.len + n > self.audio[0].len()
+            || channels.len() != self.num_channels
+        {
+            self.overflowed = true;
+            return false;
+        }
+        for (kept, channel) in self.audio.iter_mut().zip(channels) {
+            kept[self.len..self.len + n].copy_from_slice(channel);
+        }
+        self.len += n;
+        true
+    }
+
+    /// A real-time rolling block outside a bounce. Returns the roll's start when the roll
+    /// has turned out to be a render; otherwise holds the block.
+    fn observe_roll(&mut self, channels: &[&mut [f32]], position: i64) -> Option<i64> {
+        let now = Instant::now();
+        let goes_on = matches!(self.holding,
+            Some(Holding::Roll { next_timeline, .. })
+                if (position - next_timeline).abs() <= self.jitter_samples);
+        if !goes_on {
             self.clear();
+            self.holding = Some(Holding::Roll {
+                start: position,
+                started: now,
+                delivered: 0,
+                next_timeline: position,
+            });
+        }
+        let Some(Holding::Roll {
+            start,
+            started,
+            delivered,
+            next_timeline,
+        }) = self.holding
+        else {
             return None;
         };
-        let now = Instant::now();
-        if self.start.is_none() || position != self.next_timeline {
-            self.start = Some((position, now));
-            self.delivered = 0;
-            self.len = 0;
-            self.overflowed = false;
-        }
-        let (roll_start, started) = self.start?;
-        let num_samples = channels.first().map_or(0, |c| c.len());
-        self.next_timeline = position + num_samples as i64;
+        let n = channels.first().map_or(0, |c| c.len());
         // What the host delivered before this block, against the time since the roll's
         // first block arrived.
         let ahead =
-            self.delivered as f64 / self.rate_hz as f64 - now.duration_since(started).as_secs_f64();
+            delivered as f64 / self.rate_hz as f64 - now.duration_since(started).as_secs_f64();
         if !self.overflowed && ahead > RENDER_AHEAD.as_secs_f64() {
-            return Some(roll_start);
+            return Some(start);
         }
-        self.delivered += num_samples as u64;
-        if self.len + num_samples > self.audio[0].len() || channels.len() != self.num_channels {
-            self.overflowed = true;
-        } else {
-            for (kept, channel) in self.audio.iter_mut().zip(channels) {
-                kept[self.len..self.len + num_samples].copy_from_slice(channel);
-            }
-            self.len += num_samples;
-        }
+        self.holding = Some(Holding::Roll {
+            start,
+            started,
+            delivered: delivered + n as u64,
+            next_timeline: next_timeline + n as i64,
+        });
+        self.keep(channels);
         None
     }
+
+    /// An offline block with the transport stopped: held. `false` when the hold is full:
+    /// far longer than a pre-roll, it is a render.
+    fn keep_untimed(&mut self, channels: &[&mut [f32]]) -> bool {
+        if !self.is_untimed() {
+            self.clear();
+            self.holding = Some(Holding::Untimed);
+        }
+        self.keep(channels)
+    }
+}
+
+fn jitter_samples(rate_hz: u32) -> i64 {
+    (rate_hz as f64 * JITTER_SECONDS).round() as i64
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -204,7 +329,76 @@ enum BounceState {
     /// The bounce's audio is over; its last frames are still being analysed (over
     /// silence) and sent. Live blocks never wait, so this may take a few blocks, during
     /// which nothing else is analysed.
-    Closing { silence_pushed: usize },
+    Closing {
+        start: BounceStart,
+        silence_pushed: usize,
+        reason: EndReason,
+    },
+}
+
+/// A mark the queue had no room for, sent before anything else.
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    Gap(u64),
+    End(BounceEnd),
+    Start(BounceStart),
+}
+
+/// Marks owed to the worker, oldest first. Fixed size: the audio thread never allocates.
+#[derive(Debug, Default)]
+struct Owed {
+    marks: [Option<Mark>; MAX_OWED],
+    len: usize,
+}
+
+impl Owed {
+    fn push(&mut self, mark: Mark) {
+        // Consecutive gaps are one gap.
+        if let (Mark::Gap(more), Some(Some(Mark::Gap(gap)))) =
+            (mark, self.len.checked_sub(1).map(|i| &mut self.marks[i]))
+        {
+            *gap += more;
+            return;
+        }
+        if self.len < MAX_OWED {
+            self.marks[self.len] = Some(mark);
+            self.len += 1;
+        }
+    }
+
+    fn front(&self) -> Option<Mark> {
+        (self.len > 0).then(|| self.marks[0]).flatten()
+    }
+
+    fn pop(&mut self) {
+        self.marks.rotate_left(1);
+        self.marks[MAX_OWED - 1] = None;
+        self.len = self.len.saturating_sub(1);
+    }
+
+    /// Take back the start of a bounce the worker never saw, with anything owed after it:
+    /// whether there was one.
+    fn withdraw_start(&mut self) -> bool {
+        let Some(i) = self.marks[..self.len]
+            .iter()
+            .position(|m| matches!(m, Some(Mark::Start(_))))
+        else {
+            return false;
+        };
+        self.marks[i..].fill(None);
+        self.len = i;
+        true
+    }
+}
+
+/// Which counters a loss goes to (the plugin's and the running bounce's).
+#[derive(Clone, Copy)]
+enum Loss {
+    Dropped,
+    Expired,
+    Overflowed,
+    GaveUp,
+    Audio,
 }
 
 pub struct Capture {
@@ -213,21 +407,32 @@ pub struct Capture {
     handoff: AudioSide,
     status: Arc<Status>,
     bounce: BounceState,
-    /// Where the running bounce's next block starts on the timeline (a jump ends it).
+    /// Where the running bounce's next block starts on its timeline.
     bounce_next_timeline: i64,
+    /// Whether the running bounce follows the host's timeline (else it counts its own
+    /// samples from 0: no transport, or a stopped one).
+    bounce_timed: bool,
     /// In a bounce, the timeline sample where its analysis stream starts: its first frame.
     /// `mvgen render` of the bounce's `audio.wav` starts there too, with silence before.
     stream_origin: Option<i64>,
-    roll: RollWatch,
-    /// Whether the current call may wait for the worker: the host renders offline, or it
-    /// is deactivating us.
+    hold: Hold,
+    /// The context of the last held block without a timeline, for a hold that ends
+    /// between blocks.
+    untimed_block: Option<BlockContext>,
+    /// Whether the current call may wait for the worker: an exported bounce that the host
+    /// renders offline, or the host deactivating us.
     may_wait: bool,
-    /// Marks the queue had no room for, sent before anything else: the end of the previous
-    /// bounce, then the start of the current one.
-    owed_end: bool,
-    owed_start: Option<BounceStart>,
-    /// The worker did not answer within the wait limit: do not wait again until it does.
+    owed: Owed,
+    /// The worker did not answer within the wait limit: do not wait again until it has
+    /// caught up.
     gave_up: bool,
+    /// What the running bounce lost, sent with its end.
+    counts: BounceCounts,
+    /// The render the running bounce belongs to (kept across a jump).
+    render_id: Option<u64>,
+    renders: u64,
+    render_seed: u64,
+    params: FrameParams,
     /// FIFO ring of frames waiting for their window.
     pending: [Pending; MAX_PENDING],
     pending_head: usize,
@@ -240,7 +445,7 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Main thread: builds the analyser for `rate_hz`.
+    /// Main thread: builds the analyser and the hold for `rate_hz`.
     pub fn new(
         rate_hz: u32,
         num_channels: usize,
@@ -251,15 +456,21 @@ impl Capture {
             analyser: Analyser::new(rate_hz)?,
             clock: FrameClock::new(Fps::default(), rate_hz),
             handoff,
-            status,
             bounce: BounceState::Off,
             bounce_next_timeline: 0,
+            bounce_timed: true,
             stream_origin: None,
-            roll: RollWatch::new(rate_hz, num_channels),
+            hold: Hold::new(rate_hz, num_channels),
+            untimed_block: None,
             may_wait: false,
-            owed_end: false,
-            owed_start: None,
+            owed: Owed::default(),
             gave_up: false,
+            counts: BounceCounts::default(),
+            render_id: None,
+            renders: 0,
+            render_seed: render_seed(&status),
+            status,
+            params: FrameParams::default(),
             pending: [NO_PENDING; MAX_PENDING],
             pending_head: 0,
             pending_len: 0,
@@ -270,26 +481,46 @@ impl Capture {
     }
 
     /// The host asks for a fresh start: a bounce in progress ends (it closes with the next
-    /// block, since a reset may come in real time), and a new stream begins.
+    /// block, since a reset may come in real time), held offline audio that was a render
+    /// is bounced, and a new stream begins.
     pub fn reset(&mut self) {
-        self.roll.clear();
         match self.bounce {
-            BounceState::Running(_) => {
-                self.bounce = BounceState::Closing { silence_pushed: 0 };
-            }
+            BounceState::Running(start) => self.begin_closing(start, EndReason::Reset),
             BounceState::Closing { .. } => {}
-            BounceState::Off => self.reset_stream(),
+            BounceState::Off => {
+                // Held offline audio may be bounced if the last block let us wait.
+                self.end_untimed_hold(EndReason::Reset, self.may_wait);
+                if self.bounce == BounceState::Off {
+                    self.reset_stream();
+                }
+            }
         }
+        self.hold.clear();
     }
 
     /// The host stops processing (deactivation, on the main thread): a bounce in progress
-    /// ends now, waiting for the worker to take its last frames.
-    pub fn finish(&mut self) {
-        if let BounceState::Running(_) = self.bounce {
-            self.bounce = BounceState::Closing { silence_pushed: 0 };
+    /// ends now, waiting (at most [`OFFLINE_WAIT_LIMIT`], once) for the worker to take its
+    /// last frames. Returns the marks the worker could not take, for it to read after
+    /// its queue (see `Worker::stop`).
+    pub fn finish(&mut self) -> Vec<Message> {
+        match self.bounce {
+            BounceState::Running(start) => {
+                self.may_wait = start.export;
+                self.begin_closing(start, EndReason::Deactivated);
+            }
+            BounceState::Closing { start, .. } => self.may_wait = start.export,
+            BounceState::Off => {
+                let export = self.untimed_block.is_some_and(|b| b.export);
+                self.end_untimed_hold(EndReason::Deactivated, export);
+            }
         }
-        self.may_wait = true;
         self.close_bounce(true);
+        let mut tail = Vec::new();
+        while let Some(mark) = self.owed.front() {
+            tail.push(self.handoff.stamp(mark_message(mark)));
+            self.owed.pop();
+        }
+        tail
     }
 
     /// Analyse one block.
@@ -298,45 +529,31 @@ impl Capture {
         if num_samples == 0 {
             return;
         }
-        // A running bounce goes on while the host renders along the timeline: still
-        // offline, or (for one found by its speed) still rolling on.
+        self.params = block.params;
         if let BounceState::Running(start) = self.bounce {
-            let continues = block
-                .timeline
-                .is_none_or(|t| t == self.bounce_next_timeline)
-                && (block.says_bounce()
-                    || (start.detected == Detection::FasterThanRealTime
-                        && block.timeline.is_some()));
-            if !continues {
-                self.bounce = BounceState::Closing { silence_pushed: 0 };
+            if let Err(reason) = self.continues(&start, block) {
+                self.begin_closing(start, reason);
             }
         }
-        self.may_wait = block.pacing == Pacing::Offline
-            || matches!(self.bounce, BounceState::Running(b) if b.detected == Detection::FasterThanRealTime);
-        if !self.close_bounce(false) {
+        self.may_wait = self.waits_for(block);
+        // Offline, the last frames go now (or are dropped and counted after a wait that
+        // failed), so the next block is never lost with them; live, they may take a few
+        // blocks.
+        if !self.close_bounce(self.may_wait) {
             return;
         }
-        if self.bounce == BounceState::Off {
-            if block.says_bounce() {
-                self.roll.clear();
-                self.start_bounce(block, block.timeline.unwrap_or(0), Detection::HostMode);
-            } else if let Some(roll_start) = self.roll.observe(channels, block.timeline) {
-                self.start_bounce(block, roll_start, Detection::FasterThanRealTime);
-                self.may_wait = true;
-                self.replay_roll(block.gain, roll_start);
-            }
-        }
-        if self.bounce == BounceState::Off && block.pacing == Pacing::Offline {
-            // An offline block outside a bounce (a host's pre-roll with the transport
-            // stopped): nobody sees its frames, and a bounce starts its own stream.
+        if self.bounce == BounceState::Off && !self.start_if_bounce(channels, block) {
             return;
         }
         // A bounce keeps the frame rate of its first block.
         if self.bounce == BounceState::Off && self.clock.fps() != block.fps.per_second() {
             self.clock = FrameClock::new(block.fps, self.clock.rate_hz());
         }
-        let timeline_start = block.timeline.unwrap_or(self.free_running);
-        self.analyse(channels, block.gain, timeline_start);
+        let timeline_start = match self.bounce {
+            BounceState::Running(_) => self.bounce_next_timeline,
+            _ => block.timeline.unwrap_or(self.free_running),
+        };
+        self.analyse(channels, block.gain(), timeline_start);
         self.bounce_next_timeline = timeline_start + num_samples as i64;
 
         let non_finite = self.analyser.num_non_finite();
@@ -345,6 +562,328 @@ impl Capture {
             non_finite - self.non_finite_reported,
         );
         self.non_finite_reported = non_finite;
+    }
+
+    /// Whether a running bounce goes on with `block`: the host still renders, along the
+    /// bounce's timeline (or still without one).
+    fn continues(&self, start: &BounceStart, block: &BlockContext) -> Result<(), EndReason> {
+        if start.detected != Detection::FasterThanRealTime && block.pacing != Pacing::Offline {
+            return Err(EndReason::Realtime);
+        }
+        let expected = self.bounce_next_timeline;
+        match (self.bounce_timed, block.timeline) {
+            (true, Some(found)) if (found - expected).abs() <= self.hold.jitter_samples => Ok(()),
+            (true, Some(found)) => Err(EndReason::Jump { expected, found }),
+            (true, None) => Err(EndReason::Stopped),
+            (false, None) => Ok(()),
+            (false, Some(_)) => Err(EndReason::TimelineStarted),
+        }
+    }
+
+    /// Whether this block may wait for the worker: only for an exported bounce, and only
+    /// when the host does not need us in real time.
+    fn waits_for(&self, block: &BlockContext) -> bool {
+        // A render found by its speed says real time all along; once it has ended, its
+        // blocks are live ones.
+        let (export, found_by_speed) = match self.bounce {
+            BounceState::Running(b) => (b.export, b.detected == Detection::FasterThanRealTime),
+            BounceState::Closing { start, .. } => (start.export, false),
+            BounceState::Off => (block.export, false),
+        };
+        export && (block.pacing == Pacing::Offline || found_by_speed)
+    }
+
+    /// Outside a bounce: start one if this block begins or reveals one. Returns whether
+    /// the block is analysed (held audio is not, yet).
+    fn start_if_bounce(&mut self, channels: &[&mut [f32]], block: &BlockContext) -> bool {
+        match block.kind() {
+            Kind::Bounce => {
+                // Offline audio held until now was the host's pre-roll.
+                self.hold.clear();
+                let timeline = block.timeline.unwrap_or(0);
+                self.start_bounce(
+                    block,
+                    timeline,
+                    block.timeline.is_some(),
+                    Detection::HostMode,
+                );
+                true
+            }
+            Kind::Untimed => {
+                self.untimed_block = Some(*block);
+                if self.hold.keep_untimed(channels) {
+                    return false;
+                }
+                // Far longer than a pre-roll: a render. It starts with the held audio, and
+                // this block follows it.
+                self.start_bounce(block, 0, false, Detection::Untimed);
+                self.replay_hold(block.gain(), 0);
+                true
+            }
+            Kind::Roll(position) => {
+                // A real-time block never waits, even for held audio that was a render.
+                self.end_untimed_hold(EndReason::Realtime, false);
+                if !self.close_bounce(false) {
+                    return false;
+                }
+                if let Some(roll_start) = self.hold.observe_roll(channels, position) {
+                    self.start_bounce(block, roll_start, true, Detection::FasterThanRealTime);
+                    self.replay_hold(block.gain(), roll_start);
+                }
+                true
+            }
+            Kind::Live => {
+                self.end_untimed_hold(EndReason::Realtime, false);
+                self.hold.clear();
+                self.close_bounce(false)
+            }
+        }
+    }
+
+    /// Held offline audio without a timeline ended without the transport rolling: no
+    /// pre-roll. Long enough, it was a render: bounce it, ended by `reason`, waiting for
+    /// the worker only if `may_wait`.
+    fn end_untimed_hold(&mut self, reason: EndReason, may_wait: bool) {
+        let Some(block) = self.untimed_block else {
+            return;
+        };
+        if !self.hold.is_untimed() || self.bounce != BounceState::Off {
+            return;
+        }
+        let seconds = self.hold.seconds();
+        if seconds >= MIN_UNTIMED_SECONDS {
+            self.start_bounce(&block, 0, false, Detection::Untimed);
+            self.may_wait = may_wait && block.export;
+            self.replay_hold(block.gain(), 0);
+            if let BounceState::Running(start) = self.bounce {
+                self.begin_closing(start, reason);
+            }
+        } else if seconds >= UNTIMED_NOTICE_SECONDS {
+            // Said by the worker: the audio thread cannot.
+            self.status
+                .short_render_ms
+                .store((seconds * 1e3) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.hold.clear();
+    }
+
+    /// Analyse the held audio again as the bounce's first blocks, from `timeline_start`.
+    /// The buffers are moved out and back, so nothing allocates.
+    fn replay_hold(&mut self, gain: f32, timeline_start: i64) {
+        let len = self.hold.len;
+        let [mut first, mut second] = std::mem::take(&mut self.hold.audio);
+        if self.hold.num_channels == 2 {
+            self.analyse(
+                &[&mut first[..len], &mut second[..len]],
+                gain,
+                timeline_start,
+            );
+        } else {
+            self.analyse(&[&mut first[..len]], gain, timeline_start);
+        }
+        self.hold.audio = [first, second];
+        self.hold.clear();
+        self.bounce_next_timeline = timeline_start + len as i64;
+    }
+
+    /// Silence before the next sample, nothing pending.
+    fn reset_stream(&mut self) {
+        self.analyser.reset();
+        self.pending_len = 0;
+        self.stream_position = 0;
+        self.free_running = 0;
+        self.non_finite_reported = 0;
+    }
+
+    fn start_bounce(
+        &mut self,
+        block: &BlockContext,
+        timeline_sample: i64,
+        timed: bool,
+        detected: Detection,
+    ) {
+        self.reset_stream();
+        self.clock = FrameClock::new(block.fps, self.clock.rate_hz());
+        let first_frame = self.clock.first_frame_at_or_after(timeline_sample.max(0));
+        let render_id = match self.render_id {
+            Some(id) => id,
+            None => {
+                self.renders += 1;
+                let id = self.render_seed.wrapping_add(self.renders);
+                self.render_id = Some(id);
+                id
+            }
+        };
+        let start = BounceStart {
+            timeline_sample,
+            first_frame,
+            fps: block.fps,
+            export: block.export,
+            detected,
+            render_id,
+        };
+        self.bounce = BounceState::Running(start);
+        self.bounce_timed = timed;
+        self.bounce_next_timeline = timeline_sample;
+        self.stream_origin = Some(self.clock.frame_position(first_frame));
+        self.counts = BounceCounts::default();
+        self.may_wait = self.waits_for(block);
+        self.owed.push(Mark::Start(start));
+        self.wait_offline(Self::send_marks);
+        self.status.set_mode(Mode::Offline);
+    }
+
+    fn begin_closing(&mut self, start: BounceStart, reason: EndReason) {
+        self.bounce = BounceState::Closing {
+            start,
+            silence_pushed: 0,
+            reason,
+        };
+    }
+
+    /// Work on a closing bounce: analyse its last windows over silence (as `mvgen render`
+    /// pads the end of a song) and send them, then mark its end and start a new stream.
+    /// Returns whether no bounce is closing any more. Unless `force`, frames that cannot
+    /// be sent without waiting stay for the next call; with `force` they are dropped and
+    /// counted.
+    fn close_bounce(&mut self, force: bool) -> bool {
+        let BounceState::Closing {
+            start,
+            mut silence_pushed,
+            reason,
+        } = self.bounce
+        else {
+            return true;
+        };
+        loop {
+            self.send_ready_frames(!force);
+            if self.pending_len == 0 {
+                break;
+            }
+            let front = self.pending[self.pending_head];
+            if front.end.samples() <= self.analyser.latest_window_end().samples() {
+                // Analysed, but the worker has no room: try again with the next block.
+                self.bounce = BounceState::Closing {
+                    start,
+                    silence_pushed,
+                    reason,
+                };
+                return false;
+            }
+            if silence_pushed >= END_FLUSH_SAMPLES {
+                self.lose(Loss::Expired, self.pending_len as u64);
+                self.pending_len = 0;
+                break;
+            }
+            for _ in 0..64 {
+                self.analyser.push(0.0);
+            }
+            silence_pushed += 64;
+        }
+        // A start the worker never saw needs no end.
+        if !self.owed.withdraw_start() {
+            self.owed.push(Mark::End(BounceEnd {
+                audio_mark: 0,
+                counts: self.counts,
+                reason,
+            }));
+        }
+        self.wait_offline(Self::send_marks);
+        self.bounce = BounceState::Off;
+        self.stream_origin = None;
+        self.counts = BounceCounts::default();
+        if !matches!(reason, EndReason::Jump { .. } | EndReason::TimelineStarted) {
+            self.render_id = None;
+        }
+        self.reset_stream();
+        self.status.set_mode(Mode::Live);
+        true
+    }
+
+    /// Send owed marks, in order; `false` while the queue has no room.
+    fn send_marks(&mut self) -> bool {
+        while let Some(mark) = self.owed.front() {
+            if !self.handoff.mark(mark_message(mark)) {
+                return false;
+            }
+            self.owed.pop();
+        }
+        true
+    }
+
+    /// Try `ready` until it succeeds. It waits (polling, up to the wait limit) only when
+    /// this call may wait; past the limit it gives up (counted) and does not wait again
+    /// until the worker has caught up with everything sent to it.
+    fn wait_offline(&mut self, mut ready: impl FnMut(&mut Self) -> bool) -> bool {
+        if ready(self) {
+            return true;
+        }
+        if !self.may_wait {
+            return false;
+        }
+        if self.gave_up {
+            if !self.handoff.worker_caught_up() {
+                return false;
+            }
+            self.gave_up = false;
+        }
+        Status::add(&self.status.offline_waits, 1);
+        let started = Instant::now();
+        while started.elapsed() < OFFLINE_WAIT_LIMIT {
+            std::thread::sleep(OFFLINE_POLL);
+            if ready(self) {
+                return true;
+            }
+        }
+        self.gave_up = true;
+        self.lose(Loss::GaveUp, 1);
+        false
+    }
+
+    /// Count a loss for the plugin and for the running bounce.
+    fn lose(&mut self, what: Loss, n: u64) {
+        let (counter, count): (&AtomicU64, &mut u64) = match what {
+            Loss::Dropped => (&self.status.windows_dropped, &mut self.counts.dropped),
+            Loss::Expired => (&self.status.windows_expired, &mut self.counts.expired),
+            Loss::Overflowed => (&self.status.frames_overflowed, &mut self.counts.overflowed),
+            Loss::GaveUp => (
+                &self.status.offline_waits_given_up,
+                &mut self.counts.gave_up,
+            ),
+            Loss::Audio => (
+                &self.status.export_samples_dropped,
+                &mut self.counts.audio_lost,
+            ),
+        };
+        Status::add(counter, n);
+        *count += n;
+    }
+
+    /// In an exported bounce, pass `range` of the block's audio to the worker, interleaved.
+    /// Audio it has no room for (after waiting as long as this call may) is lost, and a gap
+    /// mark says where and how much, in order.
+    fn export_audio(&mut self, channels: &[&mut [f32]], range: std::ops::Range<usize>) {
+        if !matches!(self.bounce, BounceState::Running(b) if b.export) {
+            return;
+        }
+        let num_channels = channels.len();
+        let mut written = range.start;
+        while written < range.end {
+            let ready =
+                self.wait_offline(|c| c.send_marks() && c.handoff.audio_room(num_channels) > 0);
+            if !ready {
+                let lost = (range.end - written) as u64;
+                self.lose(Loss::Audio, lost);
+                self.owed.push(Mark::Gap(lost));
+                return;
+            }
+            let n = self
+                .handoff
+                .audio_room(num_channels)
+                .min(range.end - written);
+            self.handoff.write_audio(channels, written..written + n);
+            written += n;
+        }
     }
 
     /// Analyse audio that starts at `timeline_start`, a sub-block at a time: export its
@@ -372,154 +911,6 @@ impl Capture {
         }
     }
 
-    /// A render found by its speed: analyse the roll's kept audio again as the bounce's
-    /// first blocks. The buffers are moved out and back, so nothing allocates.
-    fn replay_roll(&mut self, gain: f32, roll_start: i64) {
-        let len = self.roll.len;
-        let [mut first, mut second] = std::mem::take(&mut self.roll.audio);
-        if self.roll.num_channels == 2 {
-            self.analyse(&[&mut first[..len], &mut second[..len]], gain, roll_start);
-        } else {
-            self.analyse(&[&mut first[..len]], gain, roll_start);
-        }
-        self.roll.audio = [first, second];
-        self.roll.clear();
-    }
-
-    /// Silence before the next sample, nothing pending.
-    fn reset_stream(&mut self) {
-        self.analyser.reset();
-        self.pending_len = 0;
-        self.stream_position = 0;
-        self.free_running = 0;
-        self.non_finite_reported = 0;
-    }
-
-    fn start_bounce(&mut self, block: &BlockContext, timeline_sample: i64, detected: Detection) {
-        self.reset_stream();
-        self.clock = FrameClock::new(block.fps, self.clock.rate_hz());
-        let first_frame = self.clock.first_frame_at_or_after(timeline_sample.max(0));
-        let start = BounceStart {
-            timeline_sample,
-            first_frame,
-            fps: block.fps,
-            export: block.export,
-            detected,
-        };
-        self.bounce = BounceState::Running(start);
-        self.stream_origin = Some(self.clock.frame_position(first_frame));
-        self.owed_start = Some(start);
-        self.gave_up = false;
-        self.wait_offline(Self::send_marks);
-        self.status.set_mode(Mode::Offline);
-    }
-
-    /// Work on a closing bounce: analyse its last windows over silence (as `mvgen render`
-    /// pads the end of a song) and send them, then mark its end and start a new stream.
-    /// Returns whether no bounce is closing any more. Unless `force`, frames that cannot
-    /// be sent without waiting stay for the next call; with `force` they are dropped and
-    /// counted.
-    fn close_bounce(&mut self, force: bool) -> bool {
-        let BounceState::Closing { mut silence_pushed } = self.bounce else {
-            return true;
-        };
-        loop {
-            self.send_ready_frames(!force);
-            if self.pending_len == 0 {
-                break;
-            }
-            let front = self.pending[self.pending_head];
-            if front.end.samples() <= self.analyser.latest_window_end().samples() {
-                // Analysed, but the worker has no room: try again with the next block.
-                self.bounce = BounceState::Closing { silence_pushed };
-                return false;
-            }
-            if silence_pushed >= END_FLUSH_SAMPLES {
-                Status::add(&self.status.windows_expired, self.pending_len as u64);
-                self.pending_len = 0;
-                break;
-            }
-            for _ in 0..64 {
-                self.analyser.push(0.0);
-            }
-            silence_pushed += 64;
-        }
-        // A start the worker never saw needs no end.
-        if self.owed_start.take().is_none() {
-            self.owed_end = true;
-        }
-        self.wait_offline(Self::send_marks);
-        self.bounce = BounceState::Off;
-        self.stream_origin = None;
-        self.reset_stream();
-        self.status.set_mode(Mode::Live);
-        true
-    }
-
-    /// Send owed marks, in order; `false` while the queue has no room.
-    fn send_marks(&mut self) -> bool {
-        if self.owed_end {
-            if !self.handoff.mark(Message::BounceEnd { audio_mark: 0 }) {
-                return false;
-            }
-            self.owed_end = false;
-        }
-        if let Some(start) = self.owed_start {
-            if !self.handoff.mark(Message::BounceStart(start)) {
-                return false;
-            }
-            self.owed_start = None;
-        }
-        true
-    }
-
-    /// Try `ready` until it succeeds. It waits (polling, up to the wait limit) only when
-    /// this call may wait; past the limit it gives up (counted) and does not wait again
-    /// until `ready` succeeds at once, which means the worker answers again.
-    fn wait_offline(&mut self, mut ready: impl FnMut(&mut Self) -> bool) -> bool {
-        if ready(self) {
-            self.gave_up = false;
-            return true;
-        }
-        if !self.may_wait || self.gave_up {
-            return false;
-        }
-        let started = Instant::now();
-        while started.elapsed() < OFFLINE_WAIT_LIMIT {
-            std::thread::sleep(OFFLINE_POLL);
-            if ready(self) {
-                return true;
-            }
-        }
-        self.gave_up = true;
-        Status::add(&self.status.offline_waits_given_up, 1);
-        false
-    }
-
-    /// In an exported bounce, pass `range` of the block's audio to the worker, interleaved.
-    fn export_audio(&mut self, channels: &[&mut [f32]], range: std::ops::Range<usize>) {
-        if !matches!(self.bounce, BounceState::Running(b) if b.export) {
-            return;
-        }
-        let mut written = range.start;
-        while written < range.end {
-            let num_channels = channels.len();
-            if !self.wait_offline(|c| c.handoff.audio_room(num_channels) > 0) {
-                Status::add(
-                    &self.status.export_samples_dropped,
-                    (range.end - written) as u64,
-                );
-                return;
-            }
-            let n = self
-                .handoff
-                .audio_room(num_channels)
-                .min(range.end - written);
-            self.handoff.write_audio(channels, written..written + n);
-            written += n;
-        }
-    }
-
     /// Queue every frame that falls in `[timeline_start, timeline_start + len)`.
     fn schedule_frames(&mut self, timeline_start: i64, len: i64) {
         let mut k = self.clock.first_frame_at_or_after(timeline_start);
@@ -531,7 +922,7 @@ impl Capture {
             let stream_sample = self.stream_position + (timeline_sample - timeline_start);
             let end = self.clock.window_end(stream_sample);
             if self.pending_len == MAX_PENDING {
-                Status::add(&self.status.frames_overflowed, 1);
+                self.lose(Loss::Overflowed, 1);
             } else {
                 let slot = (self.pending_head + self.pending_len) % MAX_PENDING;
                 self.pending[slot] = Pending {
@@ -568,7 +959,7 @@ impl Capture {
                     break;
                 }
                 // The worker holds every window: drop this frame, keep the rest waiting.
-                Status::add(&self.status.windows_dropped, 1);
+                self.lose(Loss::Dropped, 1);
                 self.pop_pending();
                 continue;
             };
@@ -579,7 +970,7 @@ impl Capture {
                 }
                 Err(WindowError::Expired) => {
                     self.handoff.give_back(window);
-                    Status::add(&self.status.windows_expired, 1);
+                    self.lose(Loss::Expired, 1);
                 }
                 Ok(()) => {
                     let sent = self.handoff.send(FramePacket {
@@ -589,15 +980,13 @@ impl Capture {
                         window_end: end,
                         window,
                         audio_mark: 0,
+                        params: self.params,
                     });
-                    Status::add(
-                        if sent {
-                            &self.status.windows_sent
-                        } else {
-                            &self.status.windows_dropped
-                        },
-                        1,
-                    );
+                    if sent {
+                        Status::add(&self.status.windows_sent, 1);
+                    } else {
+                        self.lose(Loss::Dropped, 1);
+                    }
                 }
             }
             self.pop_pending();
@@ -617,5 +1006,83 @@ impl Capture {
     fn pop_pending(&mut self) {
         self.pending_head = (self.pending_head + 1) % MAX_PENDING;
         self.pending_len -= 1;
+    }
+}
+
+fn mark_message(mark: Mark) -> Message {
+    match mark {
+        Mark::Gap(samples) => Message::AudioGap {
+            audio_mark: 0,
+            samples,
+        },
+        Mark::End(end) => Message::BounceEnd(end),
+        Mark::Start(start) => Message::BounceStart(start),
+    }
+}
+
+/// A render id base unique to this capture: the clock, the process and the instance.
+fn render_seed(status: &Arc<Status>) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let instance = Arc::as_ptr(status) as u64;
+    (nanos ^ (u64::from(std::process::id()) << 32) ^ instance.rotate_left(17))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The block's own mode is followed once the host has been seen to use it; before
+    /// that, the out-of-band one (`setupProcessing`).
+    #[test]
+    fn the_block_mode_is_followed_once_the_host_uses_it() {
+        use Pacing::{Offline, Realtime};
+        // A host that leaves the block's field at real time: setupProcessing decides.
+        let mut quiet = ModeFollower::default();
+        assert_eq!(quiet.pacing(Offline, Some(Realtime)), Offline);
+        assert_eq!(quiet.pacing(Realtime, Some(Realtime)), Realtime);
+        // Ardour: set up in real time, exports by marking blocks offline.
+        let mut ardour = ModeFollower::default();
+        assert_eq!(ardour.pacing(Realtime, Some(Realtime)), Realtime);
+        assert_eq!(ardour.pacing(Realtime, Some(Offline)), Offline);
+        assert_eq!(ardour.pacing(Realtime, Some(Realtime)), Realtime);
+        // A host that set up offline once and then marks blocks real time is followed.
+        let mut juce = ModeFollower::default();
+        assert_eq!(juce.pacing(Offline, Some(Offline)), Offline);
+        assert_eq!(juce.pacing(Offline, Some(Realtime)), Realtime);
+        // CLAP states the mode only out of band.
+        let mut clap = ModeFollower::default();
+        assert_eq!(clap.pacing(Offline, None), Offline);
+        assert_eq!(clap.pacing(Realtime, None), Realtime);
+    }
+
+    #[test]
+    fn owed_marks_keep_their_order_and_merge_gaps() {
+        let end = BounceEnd {
+            audio_mark: 0,
+            counts: BounceCounts::default(),
+            reason: EndReason::Stopped,
+        };
+        let mut owed = Owed::default();
+        owed.push(Mark::Gap(10));
+        owed.push(Mark::Gap(5));
+        owed.push(Mark::End(end));
+        assert!(matches!(owed.front(), Some(Mark::Gap(15))));
+        owed.pop();
+        assert!(matches!(owed.front(), Some(Mark::End(_))));
+        assert!(!owed.withdraw_start());
+        owed.pop();
+        assert!(owed.front().is_none());
+    }
+
+    #[test]
+    fn the_hold_covers_every_supported_rate() {
+        for rate in [8_000, 44_100, 192_000, 384_000] {
+            let hold = Hold::new(rate, 2);
+            assert_eq!(hold.audio[0].len(), HOLD_SECONDS as usize * rate as usize);
+            assert_eq!(hold.audio[1].len(), hold.audio[0].len());
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! - `audio.wav`: the audio under those frames as the plugin passed it on (32-bit float,
 //!   host rate);
 //! - `manifest.json`: fps, rate, start sample, each frame's timeline frame index and
-//!   sample, the model and its SHA-256, the parameters, missing frames and why, whether the
-//!   bounce is complete, and whether writing it has finished;
+//!   sample, the instance and the render it belongs to, why it ended, the model (the SHA-256
+//!   of the bytes that were loaded) and any change of model, the parameters and their
+//!   changes, missing frames and audio gaps and why, whether the bounce is complete, and
+//!   whether writing it has finished;
 //! - `bounce.mp4` (frames + audio) when `ffmpeg` is on `PATH`.
 //!
 //! **Which frames, which audio.** Frame k sits at timeline sample round(k·rate/fps) and is
@@ -24,7 +26,13 @@
 //! reached the worker (the audio thread gave up on a stalled worker) or that the generator
 //! could not make is still written, as a copy of the frame before it (black at the start),
 //! so the video keeps its timing; the manifest lists it with the reason, `complete` is
-//! false, and the report and the log say why.
+//! false, and the report and the log say why. Audio that never reached the worker is
+//! padded with silence where it was missing (the audio thread marks the gap in order), so
+//! what follows keeps its time, and is listed too. What the audio thread lost is charged
+//! to the bounce it lost it in (counted there, sent with the end mark).
+//!
+//! **`complete: true`** means: every frame of the range was generated, every sample of its
+//! audio arrived, and everything was written.
 //!
 //! **Failures** (an unwritable folder, a full disk) never reach the audio: the worker keeps
 //! draining, the report carries the error for the editor, and `manifest.json` (written at
@@ -35,25 +43,26 @@
 //! thread waits for an encode. The plugin waits for unfinished encodes only when it is
 //! destroyed, so that quitting a host right after a bounce still leaves a whole video.
 
-use crate::handoff::{BounceStart, Detection, FramePacket};
+use crate::engine::Installed;
+use crate::handoff::{BounceCounts, BounceEnd, BounceStart, FramePacket, FrameParams};
 use crate::params::MvGenParams;
 use crate::status::Status;
 use mvgen_core::frame::smooth_into;
-use mvgen_core::{Frame, FrameClock, ModelInfo};
+use mvgen_core::{Frame, FrameClock};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Where bounces go when the session sets no folder.
 pub const EXPORT_DIR_ENV: &str = "MVGEN_EXPORT_DIR";
 pub const MANIFEST: &str = "manifest.json";
 pub const AUDIO: &str = "audio.wav";
 pub const VIDEO: &str = "bounce.mp4";
+const VIDEO_PART: &str = "bounce.mp4.part";
 
 fn home() -> Option<PathBuf> {
     std::env::var_os("HOME")
@@ -80,13 +89,41 @@ pub fn show_path(path: &Path) -> String {
     }
 }
 
-/// The parameters a bounce records.
+/// How long the plugin's destruction waits for bounces still being finished (encoded):
+/// past it, the frames and the audio are on disk and the manifest says the video is not.
+pub const FINISH_LIMIT: Duration = Duration::from_secs(60);
+
+/// The parameters a bounce records (those of its first frame; changes are listed apart).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BounceParams {
     pub fps: u32,
     pub input_gain_db: f32,
     pub smoothing: f32,
     pub execution: String,
+}
+
+/// An automated parameter changed at this frame.
+#[derive(Debug, Clone, Serialize)]
+struct ParamChange {
+    frame: i64,
+    input_gain_db: f32,
+    smoothing: f32,
+}
+
+/// Audio that never reached the worker, padded with silence.
+#[derive(Debug, Clone, Serialize)]
+struct AudioGap {
+    /// The timeline sample where it starts.
+    sample: i64,
+    /// Its length in samples (per channel).
+    samples: u64,
+}
+
+/// The model changed during the bounce: from this frame on, this model made the frames.
+#[derive(Debug, Clone, Serialize)]
+struct ModelChange {
+    from_frame: i64,
+    model: ModelEntry,
 }
 
 /// What the worker needs to export bounces; made on the main thread at activation. The
@@ -132,6 +169,13 @@ struct ModelEntry {
 #[derive(Serialize)]
 struct Manifest<'a> {
     mvgen_version: &'static str,
+    /// The instance that bounced: the host's track name, or "MVGen N".
+    instance: &'a str,
+    /// The host's render this bounce is part of: bounces cut from one render (by a jump
+    /// on its timeline) share it.
+    render_id: String,
+    /// Why the bounce ended.
+    ended_by: Option<String>,
     /// Every frame of the range was made and everything was written.
     complete: bool,
     /// Writing the bounce is over (false while it is still being written or encoded).
@@ -151,9 +195,14 @@ struct Manifest<'a> {
     audio: &'static str,
     video: Option<&'static str>,
     model: Option<&'a ModelEntry>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    model_changes: &'a [ModelChange],
     provider: Option<String>,
     params: &'a BounceParams,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    param_changes: &'a [ParamChange],
     missing_frames: &'a [MissingFrame],
+    audio_gaps: &'a [AudioGap],
     frames: &'a [FrameEntry],
 }
 
@@ -164,38 +213,19 @@ struct Held {
     shown: Result<Frame, String>,
 }
 
-/// The audio-thread counters a bounce reads at its start and end, to say why frames never
-/// reached the worker.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counters {
-    dropped: u64,
-    expired: u64,
-    overflowed: u64,
-    gave_up: u64,
-    audio_dropped: u64,
-}
-
-impl Counters {
-    fn read(status: &Status) -> Self {
-        let get = |c: &AtomicU64| Status::get(c);
-        Self {
-            dropped: get(&status.windows_dropped),
-            expired: get(&status.windows_expired),
-            overflowed: get(&status.frames_overflowed),
-            gave_up: get(&status.offline_waits_given_up),
-            audio_dropped: get(&status.export_samples_dropped),
-        }
-    }
-}
-
 pub struct Bounce {
     setup: ExportSetup,
     start: BounceStart,
     clock: FrameClock,
     root: PathBuf,
     params: BounceParams,
+    /// The automatable parameters of the last frame, and their changes.
+    last_params: Option<FrameParams>,
+    param_changes: Vec<ParamChange>,
     status: Arc<Status>,
-    at_start: Counters,
+    instance: String,
+    /// The end mark: why it ended and what the audio thread lost in it.
+    end: Option<BounceEnd>,
     /// Set once the first audio arrives.
     started: Option<Started>,
     error: Option<String>,
@@ -214,8 +244,10 @@ pub struct Bounce {
     last_png: Option<Vec<u8>>,
     frames: Vec<FrameEntry>,
     missing: Vec<MissingFrame>,
+    gaps: Vec<AudioGap>,
     problems: Vec<String>,
     model: Option<ModelEntry>,
+    model_changes: Vec<ModelChange>,
     provider: Option<String>,
 }
 
@@ -227,8 +259,14 @@ struct Started {
 }
 
 impl Bounce {
-    /// A bounce that starts at `start`; its folder is made when its first audio arrives.
-    pub fn new(setup: ExportSetup, start: BounceStart, status: Arc<Status>) -> Self {
+    /// A bounce that starts at `start`, by `instance`; its folder is made when its first
+    /// audio arrives.
+    pub fn new(
+        setup: ExportSetup,
+        start: BounceStart,
+        status: Arc<Status>,
+        instance: String,
+    ) -> Self {
         let p = &setup.params;
         let params = BounceParams {
             fps: start.fps.per_second(),
@@ -241,8 +279,11 @@ impl Bounce {
             next_frame: start.first_frame,
             received: 0,
             unwritten: Vec::new(),
-            at_start: Counters::read(&status),
             params,
+            last_params: None,
+            param_changes: Vec::new(),
+            instance,
+            end: None,
             clock: FrameClock::new(start.fps, setup.rate_hz),
             setup,
             start,
@@ -255,8 +296,10 @@ impl Bounce {
             last_png: None,
             frames: Vec::new(),
             missing: Vec::new(),
+            gaps: Vec::new(),
             problems: Vec::new(),
             model: None,
+            model_changes: Vec::new(),
             provider: None,
         }
     }
@@ -275,24 +318,58 @@ impl Bounce {
         }
     }
 
-    /// Note the generator the frames come from (hashing its file once).
-    pub fn set_model(&mut self, info: &ModelInfo, provider: &impl std::fmt::Display) {
-        if self.model.as_ref().is_some_and(|m| m.path == info.path) {
+    /// The generator that makes `frame` (by the hash of the bytes it was loaded from). A
+    /// model swapped in during the bounce is recorded from the frame it first made.
+    pub fn set_model(&mut self, installed: &Installed, frame: i64) {
+        let info = &installed.info;
+        let current = self
+            .model_changes
+            .last()
+            .map(|c| &c.model)
+            .or(self.model.as_ref());
+        if current.is_some_and(|m| m.sha256 == info.sha256 && m.path == info.path) {
             return;
         }
-        let sha256 = match std::fs::read(&info.path) {
-            Ok(bytes) => format!("{:x}", Sha256::digest(&bytes)),
-            Err(e) => format!("unreadable: {e}"),
-        };
-        self.model = Some(ModelEntry {
+        let entry = ModelEntry {
             name: info.display_name(),
             path: info.path.clone(),
-            sha256,
+            sha256: info.sha256.clone(),
             ngf: info.ngf,
             epochs: info.epochs,
             dataset: info.dataset.clone(),
-        });
-        self.provider = Some(provider.to_string());
+        };
+        if self.model.is_none() {
+            self.model = Some(entry);
+            self.provider = Some(installed.provider.to_string());
+        } else {
+            self.model_changes.push(ModelChange {
+                from_frame: frame,
+                model: entry,
+            });
+        }
+    }
+
+    /// `samples` per channel of audio never reached the worker here: silence takes their
+    /// place, so what follows keeps its time.
+    pub fn gap(&mut self, samples: u64) {
+        if samples == 0 {
+            return;
+        }
+        if self.started.is_none() {
+            self.begin();
+        }
+        let sample = self.clock.frame_position(self.start.first_frame) + self.received as i64;
+        self.gaps.push(AudioGap { sample, samples });
+        let channels = self.setup.channels.max(1) as usize;
+        self.received += samples;
+        self.unwritten
+            .resize(self.unwritten.len() + samples as usize * channels, 0.0);
+        self.write_ready(false);
+    }
+
+    /// The end mark arrived (`None`: the worker stopped without one).
+    pub fn ended(&mut self, end: Option<BounceEnd>) {
+        self.end = end;
     }
 
     /// Audio as the plugin passed it on, interleaved. The first call makes the folder.
@@ -378,9 +455,11 @@ impl Bounce {
 
     /// The frame the worker made for `packet`, or why it could not.
     pub fn frame(&mut self, packet: &FramePacket, generated: Result<&Frame, String>) {
+        self.note_params(packet.frame, packet.params);
+        let smoothing = packet.params.smoothing;
         let shown = generated.map(|image| {
             let amount = if self.smoothing_primed {
-                self.params.smoothing
+                smoothing
             } else {
                 0.0
             };
@@ -393,6 +472,24 @@ impl Bounce {
             shown,
         });
         self.write_ready(false);
+    }
+
+    /// Record the automatable parameters as they change: those of the first frame are the
+    /// bounce's `params`.
+    fn note_params(&mut self, frame: i64, now: FrameParams) {
+        match self.last_params {
+            None => {
+                self.params.input_gain_db = now.input_gain_db;
+                self.params.smoothing = now.smoothing;
+            }
+            Some(before) if before != now => self.param_changes.push(ParamChange {
+                frame,
+                input_gain_db: now.input_gain_db,
+                smoothing: now.smoothing,
+            }),
+            Some(_) => {}
+        }
+        self.last_params = Some(now);
     }
 
     /// Write the frames whose display interval the bounced audio covers. A frame that has
@@ -492,8 +589,7 @@ impl Bounce {
 
     /// Say in plain words why the bounce is incomplete, if it is.
     fn explain(&mut self) {
-        let now = Counters::read(&self.status);
-        let since = |f: fn(&Counters) -> u64| f(&now) - f(&self.at_start);
+        let counts = self.end.map_or(BounceCounts::default(), |e| e.counts);
         let never_arrived = self
             .missing
             .iter()
@@ -501,21 +597,18 @@ impl Bounce {
             .count();
         if never_arrived > 0 {
             let mut causes = Vec::new();
-            if since(|c| c.gave_up) > 0 {
+            if counts.gave_up > 0 {
                 causes.push(format!(
-                    "the worker did not answer within {} s (a stalled generator), so the \
-                     audio thread stopped waiting for it {} time(s)",
+                    "the worker did not answer within {} s (it stalled), so the audio \
+                     thread stopped waiting for it {} time(s)",
                     crate::capture::OFFLINE_WAIT_LIMIT.as_secs(),
-                    since(|c| c.gave_up)
+                    counts.gave_up
                 ));
             }
             for (n, what) in [
-                (since(|c| c.dropped), "dropped for want of a free window"),
-                (
-                    since(|c| c.expired),
-                    "analysed too late (the window had expired)",
-                ),
-                (since(|c| c.overflowed), "over the pending limit"),
+                (counts.dropped, "dropped for want of a free window"),
+                (counts.expired, "analysed too late (the window had expired)"),
+                (counts.overflowed, "over the pending limit"),
             ] {
                 if n > 0 {
                     causes.push(format!("{n} {what}"));
@@ -542,12 +635,17 @@ impl Bounce {
                 first.why
             ));
         }
-        let audio_dropped = since(|c| c.audio_dropped);
-        if audio_dropped > 0 {
+        let gap_samples: u64 = self.gaps.iter().map(|g| g.samples).sum();
+        if gap_samples > 0 {
             self.problems.push(format!(
-                "{audio_dropped} audio samples were lost (the worker stalled), so {AUDIO} \
-                 is short"
+                "{gap_samples} samples of audio never reached the worker (it stalled): \
+                 {AUDIO} has silence in their place ({} gap(s), listed in audio_gaps)",
+                self.gaps.len()
             ));
+        }
+        if !self.model_changes.is_empty() {
+            // Every frame was made, but not by one model: said, not a failure.
+            nice_plug::nice_log!("the model changed during the bounce (listed in model_changes)");
         }
         if self.frames.is_empty() {
             self.problems.push(format!(
@@ -574,14 +672,14 @@ impl Bounce {
         };
         let manifest = Manifest {
             mvgen_version: env!("CARGO_PKG_VERSION"),
+            instance: &self.instance,
+            render_id: format!("{:016x}", self.start.render_id),
+            ended_by: self.end.map(|e| e.reason.to_string()),
             complete: complete && self.error.is_none(),
             finished,
             error: self.error.as_deref(),
             problems: &self.problems,
-            render_detected_by: match self.start.detected {
-                Detection::HostMode => "the host's offline mode",
-                Detection::FasterThanRealTime => "the host rendering faster than real time",
-            },
+            render_detected_by: self.start.detected.describe(),
             fps: self.params.fps,
             sample_rate_hz: self.setup.rate_hz,
             channels: self.setup.channels,
@@ -590,9 +688,12 @@ impl Bounce {
             audio: AUDIO,
             video,
             model: self.model.as_ref(),
+            model_changes: &self.model_changes,
             provider: self.provider.clone(),
             params: &self.params,
+            param_changes: &self.param_changes,
             missing_frames: &self.missing,
+            audio_gaps: &self.gaps,
             frames: &self.frames,
         };
         let path = started.dir.join(MANIFEST);
@@ -632,9 +733,13 @@ impl Bounce {
             } else {
                 &[]
             })
-            .arg(VIDEO)
+            // Written under another name and renamed when whole: a host that quits while
+            // it encodes leaves no broken video behind.
+            .args(["-f", "mp4"])
+            .arg(VIDEO_PART)
             .output()?;
         if out.status.success() {
+            std::fs::rename(dir.join(VIDEO_PART), dir.join(VIDEO))?;
             Ok(Some(VIDEO))
         } else {
             Err(std::io::Error::other(
@@ -695,11 +800,17 @@ impl Finishers {
         }
     }
 
-    /// Wait until every bounce is finished.
-    pub fn wait(&self) {
+    /// Wait until every bounce is finished, all within `limit`: an encode still running
+    /// past it is left behind (its manifest says the bounce is not finished).
+    pub fn wait(&self, limit: Duration) {
         let handles = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let deadline = Instant::now() + limit;
         for h in handles {
-            let _ = h.join();
+            crate::engine::join_within(
+                h,
+                deadline.saturating_duration_since(Instant::now()),
+                "finishing a bounce",
+            );
         }
     }
 }

@@ -7,7 +7,8 @@
 //!   allocates or frees while streaming;
 //! - **audio**, interleaved, for a bounce's `audio.wav`. Every message carries how much
 //!   audio had been written when it was sent, so the worker never gives one bounce's audio
-//!   to another.
+//!   to another. Audio the ring had no room for is never silently skipped: an
+//!   [`Message::AudioGap`] says, in order, how much is missing there.
 //!
 //! Neither side ever waits inside these types: a full queue or an empty pool hands the
 //! value back and the caller decides (the audio thread drops and counts in real time, and
@@ -41,6 +42,15 @@ pub struct FramePacket {
     pub window: Box<SpectrogramWindow>,
     /// Export audio samples written before this packet was sent.
     pub audio_mark: u64,
+    /// The parameters at the block that sent it, recorded by a bounce as they change.
+    pub params: FrameParams,
+}
+
+/// Automatable parameters a frame was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FrameParams {
+    pub input_gain_db: f32,
+    pub smoothing: f32,
 }
 
 /// Where a bounce starts: the host renders offline with the transport rolling.
@@ -57,6 +67,67 @@ pub struct BounceStart {
     /// Whether it is exported (the `export` parameter at its first block).
     pub export: bool,
     pub detected: Detection,
+    /// Which render of the host it belongs to: the bounces one render is cut into (by a
+    /// jump on its timeline) share it.
+    pub render_id: u64,
+}
+
+/// Why a bounce ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The host went back to real-time processing.
+    Realtime,
+    /// The transport stopped.
+    Stopped,
+    /// The timeline jumped: the next block did not start where the last one ended.
+    Jump { expected: i64, found: i64 },
+    /// The host started moving its timeline in a render that had none.
+    TimelineStarted,
+    /// The host reset the plugin.
+    Reset,
+    /// The host deactivated the plugin.
+    Deactivated,
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Realtime => write!(f, "the host went back to real time"),
+            Self::Stopped => write!(f, "the transport stopped"),
+            Self::Jump { expected, found } => write!(
+                f,
+                "the timeline jumped from sample {expected} to sample {found}"
+            ),
+            Self::TimelineStarted => write!(f, "the host's timeline started moving"),
+            Self::Reset => write!(f, "the host reset the plugin"),
+            Self::Deactivated => write!(f, "the host deactivated the plugin"),
+        }
+    }
+}
+
+/// What the audio thread counted during one bounce: why frames or audio never reached
+/// the worker. Sent with the bounce's end, so each bounce is charged with its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BounceCounts {
+    /// Frames dropped for want of a free window.
+    pub dropped: u64,
+    /// Frames whose window had left the analyser's history.
+    pub expired: u64,
+    /// Frames over the pending limit.
+    pub overflowed: u64,
+    /// Times the audio thread stopped waiting for a worker that did not answer.
+    pub gave_up: u64,
+    /// Audio samples (per channel) the export ring had no room for.
+    pub audio_lost: u64,
+}
+
+/// A bounce's end mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BounceEnd {
+    /// The bounce's audio is the export audio written before this.
+    pub audio_mark: u64,
+    pub counts: BounceCounts,
+    pub reason: EndReason,
 }
 
 /// How the plugin knew that the host renders offline.
@@ -67,16 +138,34 @@ pub enum Detection {
     /// The host said real time but delivered the roll's audio far faster than that, as
     /// Ardour's track bounce does.
     FasterThanRealTime,
+    /// The host said offline, with a transport that never rolled, for longer than a
+    /// pre-roll (pedalboard): a render on the plugin's own frame clock from its first
+    /// sample.
+    Untimed,
+}
+
+impl Detection {
+    /// For the manifest.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::HostMode => "the host's offline mode",
+            Self::FasterThanRealTime => "the host rendering faster than real time",
+            Self::Untimed => "the host's offline mode, without a moving timeline",
+        }
+    }
 }
 
 /// What the audio thread tells the worker, in order.
 pub enum Message {
     Frame(FramePacket),
     BounceStart(BounceStart),
-    /// The bounce ended (the host went back to real time, stopped, reset or deactivated);
-    /// its audio is the export audio written before `audio_mark`.
-    BounceEnd {
+    BounceEnd(BounceEnd),
+    /// `samples` per channel of the bounce's audio are missing after the export audio
+    /// written before `audio_mark` (the ring had no room): the export pads them with
+    /// silence, so what follows keeps its time.
+    AudioGap {
         audio_mark: u64,
+        samples: u64,
     },
 }
 
@@ -152,16 +241,34 @@ impl AudioSide {
         }
     }
 
-    /// Send a bounce mark (a `BounceEnd` is stamped with the audio written so far).
-    /// `false` when the queue is full: the caller keeps it and tries again.
+    /// Send a bounce mark, [stamped](Self::stamp). `false` when the queue is full: the
+    /// caller keeps it and tries again.
     pub fn mark(&mut self, mark: Message) -> bool {
-        let mark = match mark {
-            Message::BounceEnd { .. } => Message::BounceEnd {
+        let mark = self.stamp(mark);
+        self.to_worker.push(mark).is_ok()
+    }
+
+    /// An end or a gap stamped with the export audio written so far.
+    pub fn stamp(&self, mark: Message) -> Message {
+        match mark {
+            Message::BounceEnd(end) => Message::BounceEnd(BounceEnd {
                 audio_mark: self.audio_written,
+                ..end
+            }),
+            Message::AudioGap { samples, .. } => Message::AudioGap {
+                audio_mark: self.audio_written,
+                samples,
             },
             other => other,
-        };
-        self.to_worker.push(mark).is_ok()
+        }
+    }
+
+    /// Whether the worker holds nothing of ours: every message taken, every window back.
+    /// After the audio thread stopped waiting for a stalled worker, this is how it knows
+    /// the worker is answering again.
+    pub fn worker_caught_up(&self) -> bool {
+        self.to_worker.slots() == self.to_worker.buffer().capacity()
+            && self.returned.slots() + usize::from(self.spare.is_some()) == POOL_WINDOWS
     }
 
     /// Interleaved samples the export ring can take now, in whole frames of `channels`.
@@ -217,6 +324,7 @@ mod tests {
             window_end: WindowEnd::from_first_column(frame),
             window,
             audio_mark: 0,
+            params: FrameParams::default(),
         }
     }
 
@@ -253,12 +361,17 @@ mod tests {
         let mut right = [-1.0f32, -2.0, -3.0];
         let channels: [&mut [f32]; 2] = [&mut left, &mut right];
         audio.write_audio(&channels, 0..2);
-        assert!(audio.mark(Message::BounceEnd { audio_mark: 0 }));
+        assert!(audio.mark(Message::BounceEnd(BounceEnd {
+            audio_mark: 0,
+            counts: BounceCounts::default(),
+            reason: EndReason::Stopped,
+        })));
         audio.write_audio(&channels, 2..3);
         let w = audio.take_window().unwrap();
         assert!(audio.send(packet(7, w)));
 
-        let Message::BounceEnd { audio_mark } = worker.from_audio.pop().unwrap() else {
+        let Message::BounceEnd(BounceEnd { audio_mark, .. }) = worker.from_audio.pop().unwrap()
+        else {
             panic!("expected the end mark");
         };
         assert_eq!(audio_mark, 4);

@@ -3,19 +3,27 @@
 //!
 //! Threads:
 //! - the host's audio thread runs [`capture::Capture`] (never allocates, locks or waits);
-//! - [`worker::Worker`] turns windows into frames;
+//! - [`worker::Worker`] turns windows into frames and writes bounces, one per activation;
+//! - [`engine::Engine`] runs the generator, and loaders load models, for the plugin's life;
+//! - bounces are finished (encoded) on threads of their own ([`export::Finishers`]);
 //! - the main thread activates and deactivates, which is where everything is allocated;
 //! - the editor's GUI thread, only while its window is open ([`editor`]).
+//!
+//! Every thread the plugin starts is joined, each within a stated limit, before the
+//! instance is gone; one that does not stop in time is left running, which is safe only
+//! because the library is never unloaded (`build.rs` links it `-z nodelete`).
 
 pub mod capture;
 pub mod editor;
+pub mod engine;
 pub mod export;
 pub mod handoff;
 pub mod params;
 pub mod status;
 pub mod worker;
 
-use capture::{BlockContext, Capture, Pacing};
+use capture::{BlockContext, Capture, ModeFollower, Pacing};
+use engine::Engine;
 use export::Finishers;
 use nice_plug::prelude::*;
 use params::MvGenParams;
@@ -36,9 +44,11 @@ pub struct MvGen {
     worker: Option<Worker>,
     /// The latest frame, for the editor.
     latest: editor::Latest,
-    /// The generator between activations (it carries its path and settings), so a host
-    /// that reactivates (a rate change, a bounce) does not reload the model.
-    kept: Option<mvgen_runtime::Generator>,
+    /// The generator's thread between activations (it knows the model and settings it
+    /// runs), so a host that reactivates (a rate change, a bounce) does not reload it.
+    engine: Option<Engine>,
+    /// What the host says about the render mode, over the instance's life.
+    mode: ModeFollower,
     /// Bounces still being finished (encoded) when a bounce ends.
     finishers: Arc<Finishers>,
 }
@@ -57,7 +67,8 @@ impl Default for MvGen {
             capture: None,
             worker: None,
             latest: Default::default(),
-            kept: None,
+            engine: None,
+            mode: ModeFollower::default(),
             finishers: Arc::default(),
         }
     }
@@ -65,16 +76,20 @@ impl Default for MvGen {
 
 impl MvGen {
     /// End a bounce in progress, stop the worker and drop the audio-side state, keeping
-    /// the generator. Main thread, while the host does not process.
+    /// the generator's thread. Main thread, while the host does not process; waits at most
+    /// `capture::OFFLINE_WAIT_LIMIT` for the audio side and `worker::WORKER_STOP_LIMIT`
+    /// for the worker.
     fn shut_down(&mut self) {
-        if let Some(capture) = &mut self.capture {
-            capture.finish();
-        }
-        self.capture = None;
+        let tail = self
+            .capture
+            .take()
+            .map(|mut capture| capture.finish())
+            .unwrap_or_default();
         // `latest` stays: while stopped, the editor keeps showing the last frame.
         self.status.set_mode(Mode::Stopped);
         if let Some(worker) = self.worker.take() {
-            self.kept = worker.stop().or(self.kept.take());
+            // A worker that did not stop in time keeps its engine; a new one starts.
+            self.engine = worker.stop(tail);
         }
     }
 
@@ -113,7 +128,7 @@ impl Plugin for MvGen {
         },
     ];
 
-    type Editor = nice_plug_egui::EguiEditor<editor::EditorApp>;
+    type Editor = editor::MvGenEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
@@ -187,21 +202,27 @@ impl Plugin for MvGen {
                 save: false,
             })
         });
-        // The kept generator serves if it is that model with those settings.
-        let generator = self.kept.take().filter(|g| {
-            wanted
-                .as_ref()
-                .is_some_and(|w| g.info().path == w.path && *g.config() == w.config)
-        });
-        let load = match (&generator, wanted) {
-            (Some(_), Some(w)) => {
+        let engine = match self.engine.take() {
+            Some(engine) => engine,
+            None => match Engine::start(None) {
+                Ok(engine) => engine,
+                Err(e) => {
+                    nice_log!("the generator's thread could not start, analysis disabled: {e}");
+                    self.capture = None;
+                    return true;
+                }
+            },
+        };
+        // The running generator serves if it is that model with those settings.
+        let load = match wanted {
+            Some(w) if engine.serves(&w) => {
                 if w.save {
                     self.params.set_model(&w.path);
                     self.params.remember_model(&w.path, params::RECENT_MODELS);
                 }
                 None
             }
-            (_, wanted) => wanted,
+            wanted => wanted,
         };
         let export = export::ExportSetup {
             rate_hz,
@@ -214,7 +235,7 @@ impl Plugin for MvGen {
             self.status.clone(),
             input,
             WorkerSetup {
-                generator,
+                engine,
                 load,
                 export,
                 params: self.params.clone(),
@@ -248,16 +269,23 @@ impl Plugin for MvGen {
     ) -> ProcessStatus {
         if let Some(capture) = &mut self.capture {
             let transport = context.transport();
+            let pacing = |mode: ProcessMode| match mode {
+                ProcessMode::Offline => Pacing::Offline,
+                ProcessMode::Realtime | ProcessMode::Buffered => Pacing::Realtime,
+            };
             let block = BlockContext {
-                gain: util::db_to_gain(self.params.input_gain_db.value()),
                 fps: self.params.fps.value().into(),
                 timeline: transport.playing.then(|| transport.pos_samples()).flatten(),
                 host_has_transport: transport.playing || transport.pos_samples().is_some(),
-                pacing: match context.process_mode() {
-                    ProcessMode::Offline => Pacing::Offline,
-                    ProcessMode::Realtime | ProcessMode::Buffered => Pacing::Realtime,
-                },
+                pacing: self.mode.pacing(
+                    pacing(context.process_mode()),
+                    context.block_process_mode().map(pacing),
+                ),
                 export: self.params.export.value(),
+                params: handoff::FrameParams {
+                    input_gain_db: self.params.input_gain_db.value(),
+                    smoothing: self.params.smoothing.value(),
+                },
             };
             capture.process(buffer.as_slice_immutable(), &block);
         }
@@ -272,9 +300,12 @@ impl Plugin for MvGen {
 impl Drop for MvGen {
     fn drop(&mut self) {
         self.shut_down();
+        if let Some(engine) = self.engine.take() {
+            engine.shut_down();
+        }
         // A bounce still encoding is finished before the plugin goes (a host quitting right
-        // after a bounce would otherwise leave half a video).
-        self.finishers.wait();
+        // after a bounce would otherwise leave half a video), within a limit.
+        self.finishers.wait(export::FINISH_LIMIT);
         let s = &self.status;
         if s.windows_sent.load(Ordering::Relaxed) == 0
             && s.windows_dropped.load(Ordering::Relaxed) == 0

@@ -38,6 +38,11 @@ pub struct Status {
     pub export_samples_dropped: AtomicU64,
     /// Times a bounce stopped waiting for a worker that did not answer within the limit.
     pub offline_waits_given_up: AtomicU64,
+    /// Times the audio thread waited for the worker (only ever in an exported bounce).
+    pub offline_waits: AtomicU64,
+    /// Milliseconds of offline audio without a moving timeline that were too short to be
+    /// taken for a render (0: none since the worker last said so).
+    pub short_render_ms: AtomicU64,
     /// The editor's state, which knows whether its window is open: the worker prepares
     /// what only the editor shows (the input spectrogram) only while it is.
     pub editor: std::sync::OnceLock<std::sync::Arc<nice_plug_egui::EguiEditorState>>,
@@ -52,7 +57,15 @@ pub struct Status {
     /// A model the editor asked for, taken by the running worker (or by the next
     /// activation).
     load_request: Mutex<Option<LoadRequest>>,
+    /// This instance's number in the process, from 1: "MVGen 2".
+    instance_number: u64,
+    /// The host's name for the track this instance is on, where it says (CLAP track-info,
+    /// VST3 `IInfoListener`).
+    track_name: Mutex<Option<String>>,
 }
+
+/// Instances created in this process so far.
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 /// A model to load, and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,9 +112,28 @@ pub struct WorkerReport {
 
 impl Status {
     pub fn new() -> Self {
-        let status = Self::default();
+        let status = Self {
+            instance_number: INSTANCES.fetch_add(1, Ordering::Relaxed) + 1,
+            ..Self::default()
+        };
         status.last_frame.store(-1, Ordering::Relaxed);
         status
+    }
+
+    /// How the instance is named in manifests: the host's track name, else "MVGen N".
+    /// Never call from the audio thread.
+    pub fn instance_name(&self) -> String {
+        self.track_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("MVGen {}", self.instance_number))
+    }
+
+    /// The host named the track. Main thread.
+    pub fn set_track_name(&self, name: &str) {
+        *self.track_name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_string());
     }
 
     pub fn add(counter: &AtomicU64, n: u64) {

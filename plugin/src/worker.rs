@@ -1,57 +1,68 @@
-//! The worker thread: takes windows from the audio thread, runs the generator on the ones
-//! someone will see, publishes the frame, writes bounces, and returns the window to the
-//! pool.
+//! The worker thread: takes windows from the audio thread, has the generator ([`Engine`])
+//! make frames of the ones someone will see, publishes them, writes bounces, and returns
+//! every window to the pool.
 //!
 //! **The generator runs only for a consumer.** Live, that is the editor while its window
 //! is open (or another holder of a [`crate::status::Watch`]): with nobody watching, the
 //! worker returns each window unprocessed, so an instance nobody watches costs only its
-//! analysis. In a bounce (between the audio thread's start
-//! and end marks) every window is a frame of the export and is generated.
+//! analysis. In an exported bounce (between the audio thread's start and end marks) every
+//! window is a frame of the export and is generated.
 //!
-//! The worker may allocate and block; the audio thread never waits for it in real time.
-//! When windows arrive faster than the generator runs live, the worker takes only the
-//! newest one waiting and returns the stale ones unprocessed (latest wins; they are
-//! counted). In a bounce the audio thread waits for the pool instead.
+//! **The worker never waits long.** It may allocate and block, but it hands windows to the
+//! generator's own thread and waits for a bounce's frame at most [`GENERATOR_WAIT_LIMIT`];
+//! a generator that took longer has stalled, and from then on each frame of the bounce
+//! waits at most [`PROBE_LIMIT`] (none while the generator is still busy with the frame it
+//! stalled on), until it makes one in time. So a hung generator costs missing frames, each
+//! named in the manifest, and never a worker that stops draining the queue or finishing
+//! bounces. Live, the newest window waits while the generator is busy and older ones are
+//! returned unprocessed (latest wins; counted as skipped).
 //!
 //! **Models** load on loader threads and are swapped in between frames, so loading (about
 //! a second for a large model) never stalls the frames already flowing. Only the newest
-//! load asked for may land: an older one that finishes later is dropped. A loader always
-//! answers, even when loading panics. A generator carries the settings it was loaded
-//! with, and a model the user chose becomes the session's model only once it has loaded.
-//! Without a model, or while one fails, the worker publishes a per-band summary of the
-//! window instead.
+//! load asked for may land: an older one that finishes later is dropped. A model the user
+//! chose becomes the session's model only once it has loaded. Without a model, or while one
+//! fails, the worker publishes a per-band summary of the window instead.
 //!
 //! When `MVGEN_TAP_DIR` names a folder, the worker also writes every window it receives
 //! and every frame it makes there (`windows.csv`, raw little-endian f32 files, and
-//! `errors.txt`). `MVGEN_TEST_STALL` (`<ms>` or `<ms>@<frame>`) makes it sleep before
-//! every frame, or before one frame: a stalled generator. Both are for the tests; users
-//! never need them.
+//! `errors.txt`). `MVGEN_TEST_STALL` (`<ms>` or `<ms>@<frame>`) makes the worker itself
+//! sleep before every frame, or one (a disk that hangs); `MVGEN_TEST_STALL_GENERATOR`
+//! stalls the generator instead. Both are for the tests; users never need them.
 
+use crate::engine::{join_within, Engine, JobError, JobFrame, Loaded, Stall};
 use crate::export::{Bounce, ExportSetup, Finishers};
-use crate::handoff::{BounceStart, FramePacket, Message, WorkerSide};
+use crate::handoff::{BounceEnd, BounceStart, FramePacket, Message, WorkerSide};
 use crate::params::{MvGenParams, RECENT_MODELS};
 use crate::status::{LoadRequest, Status};
 use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Frame, SpectrogramWindow};
-use mvgen_runtime::Generator;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Bands in a summary: 8 bands of 32 rows, low frequencies first.
 pub const NUM_BANDS: usize = 8;
-/// How long the worker sleeps when there is nothing to do. At 60 fps a frame is 16.7 ms.
-const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// How long the worker waits for work when there is none. At 60 fps a frame is 16.7 ms.
+const IDLE_WAIT: Duration = Duration::from_millis(1);
 /// The environment variable that turns the tap on.
 pub const TAP_ENV: &str = "MVGEN_TAP_DIR";
-/// The environment variable of the stall hook (tests only).
+/// The environment variable of the worker's stall hook (tests only).
 pub const STALL_ENV: &str = "MVGEN_TEST_STALL";
 /// The longest a bounce waits for a model that is loading before it goes on without it.
 const OFFLINE_LOAD_WAIT: Duration = Duration::from_secs(120);
+/// The longest a bounce waits for the generator's frame: one that takes longer has
+/// stalled. Shorter than the audio thread's own limit, so that a stalled generator is
+/// found by the worker, which goes on draining, and the audio thread need not give up.
+pub const GENERATOR_WAIT_LIMIT: Duration = Duration::from_secs(8);
+/// After a stall, how long each frame of the bounce waits for the generator, until it
+/// makes one within this (models take milliseconds to a tenth of a second a frame).
+pub const PROBE_LIMIT: Duration = Duration::from_secs(1);
+/// How long deactivation waits for the worker to finish what it was sent.
+pub const WORKER_STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// What the worker publishes for the editor: the newest frame.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -70,8 +81,8 @@ pub struct Published {
 
 /// How a worker starts.
 pub struct WorkerSetup {
-    /// A generator kept from an earlier activation.
-    pub generator: Option<Generator>,
+    /// The generator's thread, kept from an earlier activation or new.
+    pub engine: Engine,
     /// A model to load as soon as the worker runs.
     pub load: Option<LoadRequest>,
     pub export: ExportSetup,
@@ -82,7 +93,9 @@ pub struct WorkerSetup {
 
 pub struct Worker {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Option<Generator>>>,
+    /// Marks the audio thread could not send, read after the queue.
+    tail: Arc<Mutex<Vec<Message>>>,
+    thread: Option<JoinHandle<Engine>>,
 }
 
 impl Worker {
@@ -94,22 +107,27 @@ impl Worker {
         setup: WorkerSetup,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let tail = Arc::new(Mutex::new(Vec::new()));
         let thread = std::thread::Builder::new()
             .name("mvgen-worker".into())
             .spawn({
-                let stop = stop.clone();
-                move || State::new(side, status, publish, setup).run(&stop)
+                let (stop, tail) = (stop.clone(), tail.clone());
+                move || State::new(side, status, publish, setup).run(&stop, &tail)
             })?;
         Ok(Self {
             stop,
+            tail,
             thread: Some(thread),
         })
     }
 
-    /// Stop after the messages already queued, and hand back the generator for reuse.
-    pub fn stop(mut self) -> Option<Generator> {
+    /// Stop after the messages already queued and then `tail` (the marks the audio thread
+    /// could not send), within [`WORKER_STOP_LIMIT`], and hand back the engine. A worker
+    /// that does not stop in time (its disk hangs) is left to finish on its own.
+    pub fn stop(mut self, tail: Vec<Message>) -> Option<Engine> {
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = tail;
         self.stop.store(true, Ordering::Release);
-        self.thread.take().and_then(|t| t.join().ok()).flatten()
+        join_within(self.thread.take()?, WORKER_STOP_LIMIT, "the worker")
     }
 }
 
@@ -117,96 +135,34 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            join_within(thread, WORKER_STOP_LIMIT, "the worker");
         }
     }
 }
 
-/// A loader's answer.
-struct Loaded {
-    id: u64,
-    request: LoadRequest,
-    result: Result<Generator, String>,
-}
-
-/// Loads on threads of their own; only the newest asked for may land.
-struct Loads {
-    sender: Sender<Loaded>,
-    incoming: Receiver<Loaded>,
-    next_id: u64,
-    /// The newest load asked for, not yet arrived.
-    waiting: Option<u64>,
-    /// A load a bounce stopped waiting for (it still lands when it arrives).
-    given_up: Option<u64>,
-}
-
-impl Loads {
-    fn new() -> Self {
-        let (sender, incoming) = channel();
-        Self {
-            sender,
-            incoming,
-            next_id: 0,
-            waiting: None,
-            given_up: None,
-        }
-    }
-
-    /// Start loading `request`; it supersedes any load in progress.
-    fn start(&mut self, request: LoadRequest, status: &Status) {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.waiting = Some(id);
-        status.report(|r| r.loading = Some(request.path.clone()));
-        let sender = self.sender.clone();
-        let spawned = std::thread::Builder::new()
-            .name("mvgen-loader".into())
-            .spawn(move || {
-                let path = request.path.clone();
-                let config = request.config.clone();
-                // A loader always answers: a panic inside ONNX Runtime's bindings becomes
-                // an error like any other.
-                let result = std::panic::catch_unwind(|| Generator::load(&path, &config))
-                    .unwrap_or_else(|panic| {
-                        let why = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "unknown".into());
-                        Err(mvgen_runtime::LoadError::Model(
-                            mvgen_core::ModelError::Runtime(format!("the loader crashed: {why}")),
-                        ))
-                    })
-                    .map_err(|e| format!("{}: {e}", path.display()));
-                let _ = sender.send(Loaded {
-                    id,
-                    request,
-                    result,
-                });
-            });
-        if let Err(e) = spawned {
-            self.waiting = None;
-            status.report(|r| {
-                r.loading = None;
-                r.error = Some(format!("could not start the model loader: {e}"));
-            });
-        }
-    }
+/// Whom the job in the engine is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum JobFor {
+    Live,
+    Bounce,
 }
 
 struct State {
     side: WorkerSide,
     status: Arc<Status>,
     publish: triple_buffer::Input<Published>,
-    generator: Option<Generator>,
-    loads: Loads,
+    engine: Engine,
     params: Arc<MvGenParams>,
     export: ExportSetup,
     finishers: Arc<Finishers>,
-    /// Between a bounce's start and end marks: every window is a frame of the bounce.
-    in_bounce: bool,
-    /// The bounce being written, when it is exported.
+    /// The bounce being written, between its start and end marks, when it is exported.
     bounce: Option<Bounce>,
+    /// The generator stalled in this bounce: frames wait only [`PROBE_LIMIT`] for it.
+    generator_stalled: bool,
+    /// Whom the engine's job is for, while it has one.
+    job_for: Option<JobFor>,
+    /// Live: the newest window, waiting for the generator.
+    live: Option<FramePacket>,
     tap: Option<Tap>,
     stall: Option<Stall>,
 }
@@ -224,68 +180,101 @@ impl State {
         let mut state = Self {
             side,
             publish,
-            generator: setup.generator,
-            loads: Loads::new(),
+            engine: setup.engine,
             params: setup.params,
             export,
             finishers: setup.finishers,
-            in_bounce: false,
             bounce: None,
+            generator_stalled: false,
+            job_for: None,
+            live: None,
             tap,
-            stall: Stall::from_env(),
+            stall: Stall::from_env(STALL_ENV),
             status,
         };
-        if let Some(g) = &state.generator {
+        if let Some(i) = state.engine.installed() {
             // Kept from an earlier activation: the report starts out naming it.
+            let (info, provider) = (i.info.clone(), i.provider.clone());
             state.status.report(|r| {
-                r.model = Some(g.info().clone());
-                r.provider = Some(g.provider().clone());
+                r.model = Some(info);
+                r.provider = Some(provider);
             });
         }
         if let Some(request) = setup.load {
-            state.loads.start(request, &state.status);
+            state.engine.loads.start(request, &state.status);
         }
         state
     }
 
-    fn run(mut self, stop: &AtomicBool) -> Option<Generator> {
+    fn run(mut self, stop: &AtomicBool, tail: &Mutex<Vec<Message>>) -> Engine {
         loop {
             if let Some(request) = self.status.take_load_request() {
-                self.loads.start(request, &self.status);
+                self.engine.loads.start(request, &self.status);
             }
-            while let Ok(loaded) = self.loads.incoming.try_recv() {
+            while let Ok(loaded) = self.engine.loads.incoming.try_recv() {
                 self.arrived(loaded);
             }
+            self.collect(Duration::ZERO);
+            self.feed_live();
+            self.say_short_render();
             match self.side.from_audio.pop() {
-                Ok(Message::Frame(packet)) => self.frame(packet),
-                Ok(Message::BounceStart(start)) => self.start_bounce(start),
-                Ok(Message::BounceEnd { audio_mark }) => self.end_bounce(audio_mark),
+                Ok(message) => self.handle(message),
                 Err(_) => {
-                    // The audio side marks the end of any bounce before it stops us.
+                    // The audio side marks the end of any bounce before it stops us, or
+                    // leaves the marks it could not send in the tail.
                     if stop.load(Ordering::Acquire) && self.side.from_audio.is_empty() {
-                        self.end_bounce(u64::MAX);
+                        let tail =
+                            std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
+                        for message in tail {
+                            self.handle(message);
+                        }
+                        // A bounce still open has all the audio there is.
+                        self.take_audio(u64::MAX);
+                        self.end_bounce(None);
+                        self.say_short_render();
                         if let Some(t) = &self.tap {
                             let _ = t.counters(&self.status);
                         }
-                        return self.generator.take();
+                        return self.engine;
                     }
-                    std::thread::sleep(IDLE_SLEEP);
+                    if self.job_for.is_some() {
+                        self.collect(IDLE_WAIT);
+                    } else {
+                        std::thread::sleep(IDLE_WAIT);
+                    }
                 }
             }
         }
     }
 
-    /// A loader answered: swap the generator in if it is the newest load asked for.
+    fn handle(&mut self, message: Message) {
+        match message {
+            Message::Frame(packet) => self.frame(packet),
+            Message::BounceStart(start) => self.start_bounce(start),
+            Message::BounceEnd(end) => self.end_bounce(Some(end)),
+            Message::AudioGap {
+                audio_mark,
+                samples,
+            } => {
+                self.take_audio(audio_mark);
+                if let Some(b) = &mut self.bounce {
+                    b.gap(samples);
+                }
+            }
+        }
+    }
+
+    /// A loader answered: install the generator if it is the newest load asked for.
     fn arrived(&mut self, loaded: Loaded) {
-        if self.loads.waiting != Some(loaded.id) && self.loads.given_up != Some(loaded.id) {
+        let loads = &mut self.engine.loads;
+        if loads.waiting != Some(loaded.id) && loads.given_up != Some(loaded.id) {
             nice_plug::nice_log!(
                 "model {} superseded by a newer request; dropped",
                 loaded.request.path.display()
             );
             return;
         }
-        self.loads.waiting = None;
-        self.loads.given_up = None;
+        loads.arrived();
         match loaded.result {
             Ok(g) => {
                 nice_plug::nice_log!(
@@ -294,18 +283,21 @@ impl State {
                     g.provider(),
                     g.warmup().as_secs_f64() * 1e3
                 );
+                let (info, provider) = (g.info().clone(), g.provider().clone());
+                self.engine.install(g);
+                // The report names the model before the session does: whoever sees the
+                // session name it can rely on the report.
+                self.status.report(|r| {
+                    r.loading = None;
+                    r.error = None;
+                    r.model = Some(info);
+                    r.provider = Some(provider);
+                });
                 if loaded.request.save {
                     self.params.set_model(&loaded.request.path);
                     self.params
                         .remember_model(&loaded.request.path, RECENT_MODELS);
                 }
-                self.status.report(|r| {
-                    r.loading = None;
-                    r.error = None;
-                    r.model = Some(g.info().clone());
-                    r.provider = Some(g.provider().clone());
-                });
-                self.generator = Some(g);
             }
             Err(e) => {
                 nice_plug::nice_log!("model not loaded: {e}");
@@ -321,16 +313,13 @@ impl State {
     /// A bounce's frames must come from the model the session names: wait for a load in
     /// progress, once, up to [`OFFLINE_LOAD_WAIT`].
     fn wait_for_load(&mut self) {
-        let Some(id) = self.loads.waiting else {
+        let Some(id) = self.engine.loads.waiting else {
             return;
         };
         let deadline = Instant::now() + OFFLINE_LOAD_WAIT;
-        while self.loads.waiting == Some(id) {
-            match self
-                .loads
-                .incoming
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+        while self.engine.loads.waiting == Some(id) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.engine.loads.incoming.recv_timeout(left) {
                 Ok(loaded) => self.arrived(loaded),
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                     let message = format!(
@@ -340,29 +329,40 @@ impl State {
                     nice_plug::nice_log!("{message}");
                     self.tap_error(&message);
                     self.status.report(|r| r.error = Some(message));
-                    self.loads.given_up = self.loads.waiting.take();
+                    let loads = &mut self.engine.loads;
+                    loads.given_up = loads.waiting.take();
                 }
             }
         }
     }
 
     fn start_bounce(&mut self, start: BounceStart) {
-        self.end_bounce(0);
-        self.in_bounce = true;
-        self.bounce = if start.export {
-            Some(Bounce::new(self.export.clone(), start, self.status.clone()))
+        self.end_bounce(None);
+        self.generator_stalled = false;
+        if start.export {
+            let instance = self.status.instance_name();
+            self.bounce = Some(Bounce::new(
+                self.export.clone(),
+                start,
+                self.status.clone(),
+                instance,
+            ));
         } else {
-            nice_plug::nice_log!("offline render not exported: Export on bounce is off");
-            None
-        };
+            let message = "offline render not exported: Export on bounce is off".to_string();
+            nice_plug::nice_log!("{message}");
+            self.tap_error(&message);
+            self.status.report(|r| r.error = Some(message));
+        }
     }
 
-    /// The bounce's audio is what was written before `audio_mark`; finish it off the
-    /// worker's thread.
-    fn end_bounce(&mut self, audio_mark: u64) {
-        self.take_audio(audio_mark);
-        self.in_bounce = false;
-        if let Some(bounce) = self.bounce.take() {
+    /// The bounce's audio is what was written before its end mark (what it has, without
+    /// one); finish it off the worker's thread.
+    fn end_bounce(&mut self, end: Option<BounceEnd>) {
+        if let Some(end) = end {
+            self.take_audio(end.audio_mark);
+        }
+        if let Some(mut bounce) = self.bounce.take() {
+            bounce.ended(end);
             self.finishers.finish(bounce);
         }
     }
@@ -375,107 +375,222 @@ impl State {
         }
     }
 
-    fn frame(&mut self, mut packet: FramePacket) {
+    fn frame(&mut self, packet: FramePacket) {
         self.take_audio(packet.audio_mark);
-        if !self.in_bounce {
-            // Latest wins: live, only the newest waiting window is worth a frame.
-            while matches!(self.side.from_audio.peek(), Ok(Message::Frame(_))) {
-                let Ok(Message::Frame(newer)) = self.side.from_audio.pop() else {
-                    break;
-                };
-                let stale = std::mem::replace(&mut packet, newer);
-                let _ = self.side.to_audio.push(stale.window);
-                Status::add(&self.status.windows_skipped, 1);
-            }
-        }
         if let Some(stall) = &self.stall {
             stall.before(packet.frame);
         }
-        if self.in_bounce || self.status.is_watched() {
-            if self.in_bounce {
-                self.wait_for_load();
-            }
-            self.make_frame(&packet);
-        } else if let Some(t) = &mut self.tap {
-            // Nobody watches: no generator, but the tests still see every window.
-            if let Err(e) = t.write(&packet, None, &band_levels(&packet)) {
-                nice_plug::nice_log!("window tap disabled: {e}");
-                self.tap = None;
-            }
+        if self.bounce.is_some() {
+            self.bounce_frame(packet);
+        } else {
+            self.live_frame(packet);
         }
-        self.status
-            .last_frame
-            .store(packet.frame, Ordering::Relaxed);
-        Status::add(&self.status.windows_processed, 1);
+    }
+
+    fn bounce_frame(&mut self, packet: FramePacket) {
+        self.wait_for_load();
+        let at = job_frame(&packet);
+        let made = self.generate(at, &packet.window);
+        let image = match &made {
+            Ok(elapsed) => {
+                let ms = elapsed.as_secs_f32() * 1e3;
+                self.status.report(|r| r.inference_ms = ms);
+                self.engine.last().map(|(_, image)| image)
+            }
+            Err(e) => {
+                if !matches!(e, JobError::NoModel | JobError::Loading) {
+                    Status::add(&self.status.frames_failed, 1);
+                }
+                None
+            }
+        };
+        let image = image.cloned();
+        if let (Err(e), Some(t)) = (&made, &self.tap) {
+            let _ = t.error(&format!("frame {}: {e}", packet.frame));
+        }
+        if let Some(b) = &mut self.bounce {
+            if let Some(i) = self.engine.installed() {
+                b.set_model(i, packet.frame);
+            }
+            b.frame(
+                &packet,
+                image.as_ref().ok_or_else(|| {
+                    made.as_ref()
+                        .err()
+                        .map_or("no frame".into(), |e| e.to_string())
+                }),
+            );
+        }
+        self.publish(at, &packet.window, image.as_ref());
+        self.finished(at, &packet.window, image.as_ref());
         // The queue holds the whole pool, so the window always fits.
         let _ = self.side.to_audio.push(packet.window);
     }
 
-    fn make_frame(&mut self, packet: &FramePacket) {
-        let Self {
-            publish,
-            status,
-            generator,
-            loads,
-            bounce,
-            tap,
-            ..
-        } = self;
-        let out = publish.input_buffer_mut();
-        out.sequence = status.frames_published.fetch_add(1, Ordering::Relaxed) + 1;
-        out.frame = packet.frame;
-        out.band_levels = band_levels(packet);
-        if status.editor_open() {
+    /// Have the generator make a bounce's frame, waiting as the module says.
+    fn generate(&mut self, at: JobFrame, window: &SpectrogramWindow) -> Result<Duration, JobError> {
+        if let Some(busy) = self.engine.busy_with() {
+            // A live frame finishes first; a frame the generator stalled on may answer.
+            let wait = if self.generator_stalled {
+                Duration::ZERO
+            } else {
+                GENERATOR_WAIT_LIMIT
+            };
+            self.collect(wait);
+            if self.engine.busy_with().is_some() {
+                self.generator_stalled = true;
+                return Err(JobError::Busy(busy));
+            }
+        }
+        if self.engine.installed().is_none() {
+            return Err(if self.engine.loads.waiting.is_some() {
+                JobError::Loading
+            } else {
+                JobError::NoModel
+            });
+        }
+        if !self.engine.submit(at, window) {
+            return Err(JobError::Failed(
+                "the generator's thread has stopped".into(),
+            ));
+        }
+        self.job_for = Some(JobFor::Bounce);
+        let limit = if self.generator_stalled {
+            PROBE_LIMIT
+        } else {
+            GENERATOR_WAIT_LIMIT
+        };
+        match self.engine.poll(limit) {
+            Some((_, result)) => {
+                self.job_for = None;
+                if result.is_ok() {
+                    self.generator_stalled = false;
+                }
+                result
+            }
+            None => {
+                self.generator_stalled = true;
+                Err(JobError::Stalled(limit))
+            }
+        }
+    }
+
+    /// Take the engine's answer if it comes within `wait`: a live frame is published, a
+    /// bounce's frame that came too late is dropped (it is already listed as missing).
+    fn collect(&mut self, wait: Duration) {
+        if self.job_for.is_none() {
+            return;
+        }
+        let Some((at, result)) = self.engine.poll(wait) else {
+            return;
+        };
+        if self.job_for.take() != Some(JobFor::Live) {
+            return;
+        }
+        let Some((window, image)) = self.engine.last() else {
+            return;
+        };
+        let (window, image) = (window.clone(), image.clone());
+        let image = match result {
+            Ok(elapsed) => {
+                let ms = elapsed.as_secs_f32() * 1e3;
+                self.status.report(|r| r.inference_ms = ms);
+                Some(image)
+            }
+            Err(e) => {
+                if !matches!(e, JobError::NoModel | JobError::Loading) {
+                    Status::add(&self.status.frames_failed, 1);
+                    let message = format!("frame {}: {e}", at.frame);
+                    self.tap_error(&message);
+                    self.status.report(|r| r.error = Some(message));
+                }
+                None
+            }
+        };
+        self.publish(at, &window, image.as_ref());
+        self.finished(at, &window, image.as_ref());
+    }
+
+    /// A live window: the newest waits for the generator while someone watches.
+    fn live_frame(&mut self, packet: FramePacket) {
+        if !self.status.is_watched() {
+            // Nobody watches: no generator, but the tests still see every window.
+            let at = job_frame(&packet);
+            self.finished(at, &packet.window, None);
+            let _ = self.side.to_audio.push(packet.window);
+            return;
+        }
+        if let Some(stale) = self.live.replace(packet) {
+            let _ = self.side.to_audio.push(stale.window);
+            Status::add(&self.status.windows_skipped, 1);
+        }
+        self.feed_live();
+    }
+
+    /// Hand the newest live window to the generator when it is idle.
+    fn feed_live(&mut self) {
+        if self.engine.busy_with().is_some() {
+            return;
+        }
+        let Some(packet) = self.live.take() else {
+            return;
+        };
+        if self.engine.submit(job_frame(&packet), &packet.window) {
+            self.job_for = Some(JobFor::Live);
+        }
+        let _ = self.side.to_audio.push(packet.window);
+    }
+
+    fn publish(&mut self, at: JobFrame, window: &SpectrogramWindow, image: Option<&Frame>) {
+        let out = self.publish.input_buffer_mut();
+        out.sequence = self.status.frames_published.fetch_add(1, Ordering::Relaxed) + 1;
+        out.frame = at.frame;
+        out.band_levels = band_levels(window);
+        if self.status.editor_open() {
             out.spectrogram
                 .get_or_insert_with(SpectrogramWindow::default)
-                .clone_from(&packet.window);
+                .clone_from(window);
         } else {
             out.spectrogram = None;
         }
-        let generated = match generator {
-            Some(generator) => {
-                let image = out.image.get_or_insert_with(Frame::default);
-                let started = Instant::now();
-                match generator.run(&packet.window, image) {
-                    Ok(()) => {
-                        let ms = started.elapsed().as_secs_f32() * 1e3;
-                        status.report(|r| r.inference_ms = ms);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        Status::add(&status.frames_failed, 1);
-                        let message = format!("frame {}: {e}", packet.frame);
-                        if let Some(t) = tap {
-                            let _ = t.error(&message);
-                        }
-                        status.report(|r| r.error = Some(message.clone()));
-                        Err(message)
-                    }
-                }
-            }
-            None if loads.waiting.is_some() => Err("the model was still loading".to_string()),
-            None => Err("no model loaded".to_string()),
-        };
-        if generated.is_err() {
-            out.image = None;
+        match image {
+            Some(image) => out
+                .image
+                .get_or_insert_with(Frame::default)
+                .clone_from(image),
+            None => out.image = None,
         }
-        if let Some(b) = bounce {
-            if let Some(g) = generator {
-                b.set_model(g.info(), g.provider());
-            }
-            let image = generated
-                .clone()
-                .and_then(|()| out.image.as_ref().ok_or_else(|| "no frame".to_string()));
-            b.frame(packet, image);
-        }
-        if let Some(t) = tap {
-            if let Err(e) = t.write(packet, out.image.as_ref(), &out.band_levels) {
+        self.publish.publish();
+        self.status.notify_editor();
+    }
+
+    /// A window is done with: counted, and written to the tap.
+    fn finished(&mut self, at: JobFrame, window: &SpectrogramWindow, image: Option<&Frame>) {
+        if let Some(t) = &mut self.tap {
+            if let Err(e) = t.write(at, window, image) {
                 nice_plug::nice_log!("window tap disabled: {e}");
-                *tap = None;
+                self.tap = None;
             }
         }
-        publish.publish();
-        status.notify_editor();
+        self.status.last_frame.store(at.frame, Ordering::Relaxed);
+        Status::add(&self.status.windows_processed, 1);
+    }
+
+    /// Offline audio too short to be a render was not exported: say so.
+    fn say_short_render(&mut self) {
+        let ms = self.status.short_render_ms.swap(0, Ordering::Relaxed);
+        if ms == 0 {
+            return;
+        }
+        let message = format!(
+            "offline audio of {:.2} s without a moving timeline was not exported: a render \
+             without one must last at least {} s (shorter runs are a host trying the plugin)",
+            ms as f64 / 1e3,
+            crate::capture::MIN_UNTIMED_SECONDS
+        );
+        nice_plug::nice_log!("{message}");
+        self.tap_error(&message);
+        self.status.report(|r| r.error = Some(message));
     }
 
     fn tap_error(&self, message: &str) {
@@ -485,8 +600,16 @@ impl State {
     }
 }
 
-fn band_levels(packet: &FramePacket) -> [f32; NUM_BANDS] {
-    let pixels = packet.window.pixels();
+fn job_frame(packet: &FramePacket) -> JobFrame {
+    JobFrame {
+        frame: packet.frame,
+        timeline_sample: packet.timeline_sample,
+        window_end: packet.window_end,
+    }
+}
+
+fn band_levels(window: &SpectrogramWindow) -> [f32; NUM_BANDS] {
+    let pixels = window.pixels();
     let rows_per_band = SIZE / NUM_BANDS;
     let mut levels = [0.0; NUM_BANDS];
     for (band, level) in levels.iter_mut().enumerate() {
@@ -496,32 +619,6 @@ fn band_levels(packet: &FramePacket) -> [f32; NUM_BANDS] {
         *level = rows.iter().sum::<f32>() / rows.len() as f32;
     }
     levels
-}
-
-/// The stall hook: sleep before every frame, or before one.
-struct Stall {
-    delay: Duration,
-    frame: Option<i64>,
-}
-
-impl Stall {
-    fn from_env() -> Option<Self> {
-        let text = std::env::var(STALL_ENV).ok()?;
-        let (ms, frame) = match text.split_once('@') {
-            Some((ms, frame)) => (ms, Some(frame.trim().parse().ok()?)),
-            None => (text.as_str(), None),
-        };
-        Some(Self {
-            delay: Duration::from_millis(ms.trim().parse().ok()?),
-            frame,
-        })
-    }
-
-    fn before(&self, frame: i64) {
-        if self.frame.is_none_or(|f| f == frame) {
-            std::thread::sleep(self.delay);
-        }
-    }
 }
 
 struct Tap {
@@ -553,9 +650,9 @@ impl Tap {
 
     fn write(
         &mut self,
-        packet: &FramePacket,
+        at: JobFrame,
+        window: &SpectrogramWindow,
         image: Option<&Frame>,
-        band_levels: &[f32; NUM_BANDS],
     ) -> std::io::Result<()> {
         let raw = |values: &[f32]| {
             values
@@ -565,7 +662,7 @@ impl Tap {
         };
         std::fs::write(
             self.dir.join(format!("{:06}.f32", self.sequence)),
-            raw(packet.window.pixels()),
+            raw(window.pixels()),
         )?;
         if let Some(image) = image {
             std::fs::write(
@@ -573,14 +670,17 @@ impl Tap {
                 raw(image.planes()),
             )?;
         }
-        let levels: Vec<String> = band_levels.iter().map(|l| format!("{l:.6}")).collect();
+        let levels: Vec<String> = band_levels(window)
+            .iter()
+            .map(|l| format!("{l:.6}"))
+            .collect();
         writeln!(
             self.index,
             "{},{},{},{},{},{}",
             self.sequence,
-            packet.frame,
-            packet.timeline_sample,
-            packet.window_end.samples(),
+            at.frame,
+            at.timeline_sample,
+            at.window_end.samples(),
             u8::from(image.is_some()),
             levels.join(" ")
         )?;
@@ -604,6 +704,11 @@ impl Tap {
             (
                 "offline_waits_given_up",
                 get(&status.offline_waits_given_up),
+            ),
+            ("offline_waits", get(&status.offline_waits)),
+            (
+                "export_samples_dropped",
+                get(&status.export_samples_dropped),
             ),
         ];
         let text: String = lines.iter().map(|(n, v)| format!("{n} {v}\n")).collect();
@@ -651,7 +756,7 @@ mod tests {
             status.clone(),
             input,
             WorkerSetup {
-                generator: None,
+                engine: Engine::start(None).unwrap(),
                 load: None,
                 export: ExportSetup {
                     rate_hz: 48_000,
@@ -688,6 +793,10 @@ mod tests {
         assert_eq!(report.model.unwrap().path, model);
         assert_eq!(report.loading, None);
         assert_eq!(report.error, None);
+        let started = Instant::now();
+        while params.saved_model().is_none() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(params.saved_model().as_deref(), Some(model.as_path()));
 
         let bad = PathBuf::from("/nonexistent/model.onnx");
@@ -721,8 +830,15 @@ mod tests {
             "a path that did not load was saved in the session"
         );
         assert_eq!(params.recent_models(), [model.to_string_lossy()]);
-        let generator = worker.stop().expect("the worker hands back its generator");
-        assert_eq!(generator.config(), &cpu(), "it carries its own settings");
+        let engine = worker
+            .stop(Vec::new())
+            .expect("the worker hands back its engine");
+        assert_eq!(
+            engine.installed().map(|i| &i.config),
+            Some(&cpu()),
+            "it carries its own settings"
+        );
+        engine.shut_down();
     }
 
     /// Of two loads asked for in a row, the second wins even when the first finishes
@@ -754,7 +870,9 @@ mod tests {
         // Give the first load time to land, if it wrongly could.
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(status.worker_report().model.unwrap().path, fast);
-        drop(worker);
+        if let Some(engine) = worker.stop(Vec::new()) {
+            engine.shut_down();
+        }
         let _ = std::fs::remove_dir_all(fast_dir);
     }
 }

@@ -1,11 +1,14 @@
 //! Swapping the generator while someone watches live frames: the worker keeps making
 //! frames from the old model until the new one has loaded on its loader thread, then
-//! switches between two frames, and the session names the new model only once it runs.
+//! switches between two frames, and the session names the new model only once it runs
+//! (and only after the worker's report does, so whoever reads the session can trust the
+//! report).
 //!
 //! The models come from the e2e crate's builder (`tests/python/make_models.py`): run
 //! through `scripts/test.sh`, which sets up the venv first.
 
 use mvgen_core::WindowEnd;
+use mvgen_plugin::engine::Engine;
 use mvgen_plugin::export::ExportSetup;
 use mvgen_plugin::handoff::{handoff, FramePacket};
 use mvgen_plugin::params::MvGenParams;
@@ -45,7 +48,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
         status.clone(),
         input,
         WorkerSetup {
-            generator: Some(first),
+            engine: Engine::start(Some(first)).unwrap(),
             load: None,
             export: ExportSetup {
                 rate_hz: 44_100,
@@ -80,9 +83,11 @@ fn a_model_swaps_between_frames_without_losing_any() {
             window_end: WindowEnd::from_first_column(frame),
             window,
             audio_mark: 0,
+            params: Default::default(),
         }));
     };
-    // Live, a window is either made into a frame or skipped for a newer one.
+    // Live, a window is either made into a frame (processed) or skipped for a newer one,
+    // counted apart.
     let handled = || Status::get(&status.windows_processed) + Status::get(&status.windows_skipped);
     let wait_for = |n: u64| {
         let started = Instant::now();
@@ -130,6 +135,15 @@ fn a_model_swaps_between_frames_without_losing_any() {
             "the new model never arrived"
         );
     }
+    // The report named it first; the session follows.
+    let named = Instant::now();
+    while params.saved_model().is_none() {
+        assert!(
+            named.elapsed() < Duration::from_secs(10),
+            "the loaded model was never saved in the session"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(params.saved_model(), Some(second));
     for _ in 0..5 {
         send(frame);
@@ -139,14 +153,23 @@ fn a_model_swaps_between_frames_without_losing_any() {
     assert_eq!(handled(), frame as u64, "no window lost across the swap");
     assert_eq!(Status::get(&status.windows_dropped), 0);
     assert_eq!(Status::get(&status.frames_failed), 0);
+    assert_eq!(
+        Status::get(&status.frames_published),
+        Status::get(&status.windows_processed),
+        "every processed window became a published frame; skipped ones did not"
+    );
     let after = output
         .read()
         .image
         .clone()
         .expect("frames from the second model");
     assert_ne!(before, after, "the second model makes other frames");
+    let engine = worker
+        .stop(Vec::new())
+        .expect("the worker hands its engine back");
     assert!(
-        worker.stop().is_some(),
-        "the worker hands its generator back"
+        engine.installed().is_some(),
+        "with the second model installed"
     );
+    engine.shut_down();
 }

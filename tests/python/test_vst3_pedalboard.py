@@ -1,9 +1,17 @@
 """The VST3 bundle in pedalboard (a JUCE host): loads, passes audio bit-exactly in mono
-and stereo at several rates and block sizes, exposes its parameters, and round-trips
-its state."""
+and stereo at several rates and block sizes, exposes its parameters, round-trips its
+state, and bounces an offline process() call although pedalboard's transport never
+rolls."""
+import gc
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pedalboard
 import pytest
+import soundfile
 
 from conftest import music
 
@@ -64,3 +72,59 @@ def test_state_round_trips(vst3_path):
     b.raw_state = state
     assert b.fps == "25 fps"
     assert b.input_gain_db == pytest.approx(-12.0, abs=0.05)
+
+
+def _exported(exports):
+    return sorted(exports.glob("bounce-*"))
+
+
+def test_an_offline_process_call_is_one_complete_bounce(vst3_path, tmp_path, test_models):
+    """pedalboard renders offline with a transport that never rolls (no play head): 5 s of
+    a song is one bounce of 150 frames at 30 fps on the plugin's own frame clock, with the
+    audio under them. The blocks pedalboard runs while loading a plugin are no bounce. The
+    bounce ends when the host deactivates the plugin (the next process() call, or when
+    the plugin is deleted)."""
+    # Instances left from other tests bounce what they hold when they go: not here.
+    gc.collect()
+    exports = tmp_path / "exports"
+    os.environ["MVGEN_EXPORT_DIR"] = str(exports)
+    os.environ["MVGEN_MODEL"] = str(test_models / "unet256_ngf8.onnx")
+    try:
+        plugin = pedalboard.load_plugin(vst3_path)
+        audio = music(21, 44100, 5.0)
+        out = plugin.process(audio, 44100)
+        del plugin
+        gc.collect()
+    finally:
+        os.environ.pop("MVGEN_MODEL", None)
+        os.environ["MVGEN_EXPORT_DIR"] = os.environ["MVGEN_TEST_EXPORTS"]
+    assert np.array_equal(out.view(np.uint32), audio.view(np.uint32))
+    bounces = _exported(exports)
+    assert [b.name for b in bounces] == ["bounce-0001"], "one render, one bounce"
+    manifest = json.loads((bounces[0] / "manifest.json").read_text())
+    assert manifest["complete"] is True, manifest["problems"]
+    assert manifest["render_detected_by"] == "the host's offline mode, without a moving timeline"
+    assert manifest["start_sample"] == 0
+    frames = manifest["frames"]
+    assert len(frames) == 150
+    assert [f["sample"] for f in frames] == [(2 * k * 44100 + 30) // 60 for k in range(150)]
+    wav, rate = soundfile.read(bounces[0] / "audio.wav", dtype="float32")
+    assert rate == 44100 and np.array_equal(wav.T, audio)
+
+
+def test_a_run_too_short_to_be_a_render_says_so(vst3_path, tmp_path):
+    """0.3 s processed offline without a timeline is taken for a host trying the plugin
+    out: nothing is exported, and the plugin says why (its log, here on stderr)."""
+    exports = tmp_path / "exports"
+    script = (
+        "import sys, gc, pedalboard, numpy as np\n"
+        "p = pedalboard.load_plugin(sys.argv[1])\n"
+        "p.process(np.random.default_rng(0).uniform(-0.5, 0.5, (2, 13230)).astype(np.float32), 44100)\n"
+        "del p; gc.collect()\n"
+    )
+    env = dict(os.environ, MVGEN_EXPORT_DIR=str(exports))
+    done = subprocess.run([sys.executable, "-c", script, vst3_path], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not _exported(exports)
+    assert "0.30 s without a moving timeline was not exported" in done.stderr, done.stderr[-2000:]

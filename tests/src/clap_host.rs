@@ -7,6 +7,7 @@
 use anyhow::anyhow;
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader, Pckn};
 use clack_host::prelude::*;
@@ -42,14 +43,31 @@ impl HostGuiImpl for Shared {
     fn closed(&self, _was_destroyed: bool) {}
 }
 
+/// The host's main-thread side: the name of the track the plugin is on, told through
+/// the CLAP track-info extension when the test gives one.
+pub struct MainThread {
+    track_name: Option<String>,
+}
+
+impl MainThreadHandler<'_> for MainThread {}
+
+impl HostTrackInfoImpl for MainThread {
+    fn get<'a>(&'a self, writer: &mut TrackInfoWriter<'_, 'a>) {
+        if let Some(name) = &self.track_name {
+            writer.set(&TrackInfo::new().with_name(Some(name.as_bytes())));
+        }
+    }
+}
+
 struct TestHost;
 impl HostHandlers for TestHost {
     type Shared<'a> = Shared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = MainThread;
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
         builder.register::<HostGui>();
+        builder.register::<HostTrackInfo>();
     }
 }
 
@@ -107,6 +125,11 @@ pub struct Host {
 
 impl Host {
     pub fn load(bundle: &Path) -> anyhow::Result<Self> {
+        Self::load_on_track(bundle, None)
+    }
+
+    /// Load the plugin onto a track the host names (CLAP track-info), or none.
+    pub fn load_on_track(bundle: &Path, track_name: Option<&str>) -> anyhow::Result<Self> {
         // Offline runs export their frames (the plugin's default): into the target dir,
         // not the home folder, unless a test names a folder.
         static EXPORTS: std::sync::Once = std::sync::Once::new();
@@ -120,9 +143,15 @@ impl Host {
             .map_err(|e| anyhow!("loading {}: {e:?}", bundle.display()))?;
         let info = HostInfo::new("mvgen test host", "mvgen", "https://example.invalid", "0.1")
             .map_err(|e| anyhow!("{e:?}"))?;
-        let instance =
-            PluginInstance::<TestHost>::new(|_| Shared, |_| (), &entry, PLUGIN_ID, &info)
-                .map_err(|e| anyhow!("instantiating: {e:?}"))?;
+        let track_name = track_name.map(String::from);
+        let instance = PluginInstance::<TestHost>::new(
+            |_| Shared,
+            |_| MainThread { track_name },
+            &entry,
+            PLUGIN_ID,
+            &info,
+        )
+        .map_err(|e| anyhow!("instantiating: {e:?}"))?;
         Ok(Self {
             instance,
             _entry: entry,

@@ -4,6 +4,7 @@
 //! The tests in `tests/` expect `scripts/test.sh` to have built the debug bundles and the
 //! Python venv; each says what is missing when it is not there, and fails.
 
+pub mod bounce;
 pub mod clap_host;
 pub mod editor_host;
 pub mod signals;

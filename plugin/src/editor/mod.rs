@@ -55,13 +55,55 @@ pub fn graphics_config() -> nice_plug_egui::GraphicsConfig {
     }
 }
 
+/// The editor as the plugin hands it to nice-plug: egui's, which also hears the host name
+/// the track (CLAP track-info, VST3 `IInfoListener` reach only the editor), for bounce
+/// manifests.
+pub struct MvGenEditor {
+    egui: nice_plug_egui::EguiEditor<EditorApp>,
+    status: Arc<Status>,
+}
+
+impl nice_plug::editor::Editor for MvGenEditor {
+    type Handle = <nice_plug_egui::EguiEditor<EditorApp> as nice_plug::editor::Editor>::Handle;
+
+    fn spawn(
+        &self,
+        parent: Option<nice_plug::editor::ParentWindowHandle>,
+        wait_for_parent: bool,
+        fallback_scale_factor: Option<f64>,
+        gui_context: nice_plug::context::gui::GuiContext,
+        host: Option<nice_plug::editor::HostMethods>,
+    ) -> Result<nice_plug::editor::SpawnedEditor<Self::Handle>, Box<dyn std::error::Error>> {
+        self.egui.spawn(
+            parent,
+            wait_for_parent,
+            fallback_scale_factor,
+            gui_context,
+            host,
+        )
+    }
+
+    fn size(&self) -> nice_plug::editor::dpi::NativeSize<u32> {
+        self.egui.size()
+    }
+
+    fn resize_hint(&self) -> nice_plug::editor::ResizeHint {
+        self.egui.resize_hint()
+    }
+
+    fn track_info_updated(&self, info: nice_plug::plugin::TrackInfo) {
+        self.status.set_track_name(info.name());
+        self.egui.track_info_updated(info);
+    }
+}
+
 /// The editor for the plugin.
 pub fn create(
     state: Arc<EguiEditorState>,
     params: Arc<MvGenParams>,
     status: Arc<Status>,
     latest: Latest,
-) -> Option<nice_plug_egui::EguiEditor<EditorApp>> {
+) -> Option<MvGenEditor> {
     let settings = EguiNiceSettings::new()
         .with_tile("MVGen")
         .with_graphics_config(graphics_config())
@@ -73,20 +115,21 @@ pub fn create(
     let repaint = status
         .repaint
         .get_or_init(nice_plug_egui::RepaintNotifier::new);
-    create_egui_editor(
+    let egui = create_egui_editor(
         state,
         repaint.clone(),
         settings,
         EditorApp {
             params,
-            status,
+            status: status.clone(),
             latest,
             presenter: Presenter::default(),
             gui: None,
             dialog: None,
             typed_path: String::new(),
         },
-    )
+    )?;
+    Some(MvGenEditor { egui, status })
 }
 
 /// What a file dialog thread answers.

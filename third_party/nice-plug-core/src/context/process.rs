@@ -45,14 +45,22 @@ pub trait ProcessContext<P: Plugin> {
     /// Get information about the current transport position and status.
     fn transport(&self) -> &Transport;
 
-    /// How the host processes this block: in real time, or offline (a bounce).
+    /// How the host says it processes, out of band: in real time, or offline (a bounce).
     ///
     /// mvgen patch: hosts may switch to offline rendering without reactivating the plugin,
     /// so [`BufferConfig::process_mode`][crate::audio_setup::BufferConfig::process_mode]
-    /// (read at activation) can be stale. VST3 hosts state the mode per block in
-    /// `ProcessData::processMode` (Ardour does so while exporting) and CLAP hosts through
-    /// the render extension, which they may call while the plugin is active.
+    /// (read at activation) can be stale. This is the mode of the last VST3
+    /// `setupProcessing`, or the CLAP render extension's current mode (hosts may set it
+    /// while the plugin is active).
     fn process_mode(&self) -> ProcessMode;
+
+    /// mvgen patch: the mode the host states in the block itself, where the format has such
+    /// a field (VST3 `ProcessData::processMode`; Ardour states an export only there), else
+    /// `None`. Some hosts leave the field at its zero value, real time, whatever they do, so
+    /// the plugin decides how far to trust it.
+    fn block_process_mode(&self) -> Option<ProcessMode> {
+        None
+    }
 
     /// Returns the next note event, if there is one. Use
     /// [`NoteEvent::timing()`][crate::midi::NoteEvent::timing()] to get the event's timing

@@ -69,8 +69,11 @@ pub(crate) struct WrapperProcessContext<'a, P: Vst3Plugin> {
     // used to clamp out of bounds events to the buffer's length.
     pub(super) total_buffer_len: u32,
     pub(super) current_sample_idx: u32,
-    /// mvgen patch: the block's process mode (see `ProcessContext::process_mode`).
+    /// mvgen patch: the mode the last `setupProcessing` stated (see
+    /// `ProcessContext::process_mode`).
     pub(super) process_mode: ProcessMode,
+    /// mvgen patch: the block's own `ProcessData::processMode`.
+    pub(super) block_process_mode: ProcessMode,
 }
 
 /// A [`GuiContext`] implementation for the wrapper. This is passed to the plugin in
@@ -133,6 +136,10 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
 
     fn process_mode(&self) -> ProcessMode {
         self.process_mode
+    }
+
+    fn block_process_mode(&self) -> Option<ProcessMode> {
+        Some(self.block_process_mode)
     }
 
     fn next_event(&mut self) -> Option<PluginNoteEvent<P>> {

@@ -461,6 +461,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
         total_buffer_len: usize,
         current_sample_idx: usize,
         process_mode: ProcessMode,
+        block_process_mode: ProcessMode,
     ) -> WrapperProcessContext<'a, P> {
         WrapperProcessContext {
             inner: self,
@@ -470,6 +471,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             total_buffer_len: total_buffer_len as u32,
             current_sample_idx: current_sample_idx as u32,
             process_mode,
+            block_process_mode,
         }
     }
 

@@ -1061,17 +1061,13 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
 
             let total_buffer_len = data.numSamples as usize;
 
-            // mvgen patch: the block's own mode. Ardour states an export only here (it calls
-            // `setupProcessing` once, in real time, and then sets `processMode = kOffline` on
-            // every block while freewheeling); JUCE hosts state it in `setupProcessing`, and some
-            // hosts leave this field at kRealtime. Offline when either says so.
-            let block_process_mode = match (
-                self.inner.current_process_mode.load(),
-                vst3_process_mode(data.processMode),
-            ) {
-                (ProcessMode::Offline, _) | (_, ProcessMode::Offline) => ProcessMode::Offline,
-                (_, block) => block,
-            };
+            // mvgen patch: the mode `setupProcessing` stated, and the block's own field. Ardour
+            // states an export only in the block (it calls `setupProcessing` once, in real
+            // time, and then sets `processMode = kOffline` on every block while freewheeling);
+            // JUCE hosts state it in both. Which one to follow is the plugin's decision
+            // (`ProcessContext::block_process_mode`).
+            let setup_process_mode = self.inner.current_process_mode.load();
+            let block_process_mode = vst3_process_mode(data.processMode);
 
             let current_audio_io_layout = self.inner.current_audio_io_layout.load();
             let has_main_input = current_audio_io_layout.main_input_channels.is_some();
@@ -1593,6 +1589,7 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                 host_out_events,
                                 total_buffer_len,
                                 block_start,
+                                setup_process_mode,
                                 block_process_mode,
                             );
 
