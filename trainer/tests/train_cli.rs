@@ -77,10 +77,15 @@ fn train(run: &Path, extra: &[&str]) -> std::process::Output {
         "2",
         "--seed",
         "7",
+        "--threads",
+        "2",
     ];
     args.extend_from_slice(extra);
     mvgen(&args)
 }
+
+/// The CPU threads every test run trains with.
+const TRAIN_THREADS: u64 = 2;
 
 /// Mean generator L1 per epoch from `losses.csv`.
 fn epoch_l1(run: &Path) -> Vec<f64> {
@@ -110,6 +115,10 @@ fn a_tiny_run_learns_writes_its_folder_and_exports() {
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["backend"], "torch");
+    assert_eq!(
+        config["threads"], TRAIN_THREADS,
+        "the run records the threads its results depend on"
+    );
     for file in [
         "config.json",
         "checkpoint.bin",

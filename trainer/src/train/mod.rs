@@ -79,6 +79,11 @@ pub struct TrainConfig {
     /// optimisers and its own learning-rate schedule; `None`: from the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// CPU threads the run started with (rayon's pool for burn, libtorch's intra-op
+    /// pool): the CPU's results depend on how sums are split. 0 in runs from before it
+    /// was recorded.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 fn burn_backend() -> String {
@@ -110,6 +115,7 @@ impl TrainConfig {
             sample_pairs: 0,
             augmentation: "none".into(),
             init_from: None,
+            threads: rayon::current_num_threads(),
         }
     }
 
