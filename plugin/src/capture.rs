@@ -26,9 +26,15 @@
 //! - offline audio with the transport stopped is a host's pre-roll when the transport
 //!   then rolls (Ardour's export runs 2 s of it), and otherwise a render without a moving
 //!   timeline, on a free-running frame clock: pedalboard renders this way. It is taken
-//!   for a render once the hold is full, or when it ends without a roll, if it lasted at
-//!   least [`MIN_UNTIMED_SECONDS`] (pedalboard tries every plugin it loads on a few
-//!   blocks).
+//!   for a render once the hold is full, or when it ends without a roll (deactivation, or
+//!   a reset followed by more offline audio), if it lasted at least
+//!   [`MIN_UNTIMED_SECONDS`] (pedalboard tries every plugin it loads on a few blocks).
+//!   Held audio that the host follows with real-time blocks is not bounced (that would
+//!   mean analysing seconds of audio in one real-time callback): the worker says so.
+//!
+//! A render found by its speed ends when the host, not counting the time the plugin made
+//! it wait, delivers audio at less than [`REALTIME_RATE`] times real time over
+//! [`PACE_WINDOW`]: a live host after all, which the plugin must not hold up.
 //!
 //! **Pacing.** Live, a frame that finds the pool empty is dropped and counted, never
 //! waited for. In an exported bounce the host does not need us in real time, so the audio
@@ -81,6 +87,10 @@ pub const MIN_UNTIMED_SECONDS: f64 = 0.5;
 pub const UNTIMED_NOTICE_SECONDS: f64 = 0.1;
 /// A block that starts this close to where the previous one ended continues a bounce.
 pub const JITTER_SECONDS: f64 = 0.01;
+/// A render found by its speed is checked over this much of the host's own time...
+pub const PACE_WINDOW: Duration = Duration::from_secs(2);
+/// ...and ends if it delivered less than this many seconds of audio per second.
+pub const REALTIME_RATE: f64 = 1.25;
 /// Owed marks held at most: a gap, an end, a start and the next gap.
 const MAX_OWED: usize = 4;
 
@@ -428,6 +438,16 @@ pub struct Capture {
     gave_up: bool,
     /// What the running bounce lost, sent with its end.
     counts: BounceCounts,
+    /// Deactivation's one deadline for all its waits.
+    wait_deadline: Option<Instant>,
+    /// Time spent waiting for the worker, ever: not the host's own time.
+    waited: Duration,
+    /// For a render found by its speed: since when, how much audio, and how much waiting,
+    /// the pace is being measured.
+    pace: Option<(Instant, u64, Duration)>,
+    /// The host reset us while offline audio without a timeline was held: the next block
+    /// (or deactivation) decides what it was.
+    hold_reset: bool,
     /// The render the running bounce belongs to (kept across a jump).
     render_id: Option<u64>,
     renders: u64,
@@ -466,6 +486,10 @@ impl Capture {
             owed: Owed::default(),
             gave_up: false,
             counts: BounceCounts::default(),
+            wait_deadline: None,
+            waited: Duration::ZERO,
+            pace: None,
+            hold_reset: false,
             render_id: None,
             renders: 0,
             render_seed: render_seed(&status),
@@ -481,21 +505,19 @@ impl Capture {
     }
 
     /// The host asks for a fresh start: a bounce in progress ends (it closes with the next
-    /// block, since a reset may come in real time), held offline audio that was a render
-    /// is bounced, and a new stream begins.
+    /// block, since a reset may come in real time), and a new stream begins. Held offline
+    /// audio without a timeline is decided by the next block: bounced if it is offline,
+    /// given up if it is real time. A reset never waits.
     pub fn reset(&mut self) {
         match self.bounce {
             BounceState::Running(start) => self.begin_closing(start, EndReason::Reset),
             BounceState::Closing { .. } => {}
+            BounceState::Off if self.hold.is_untimed() => self.hold_reset = true,
             BounceState::Off => {
-                // Held offline audio may be bounced if the last block let us wait.
-                self.end_untimed_hold(EndReason::Reset, self.may_wait);
-                if self.bounce == BounceState::Off {
-                    self.reset_stream();
-                }
+                self.hold.clear();
+                self.reset_stream();
             }
         }
-        self.hold.clear();
     }
 
     /// The host stops processing (deactivation, on the main thread): a bounce in progress
@@ -503,6 +525,8 @@ impl Capture {
     /// last frames. Returns the marks the worker could not take, for it to read after
     /// its queue (see `Worker::stop`).
     pub fn finish(&mut self) -> Vec<Message> {
+        self.wait_deadline = Some(Instant::now() + OFFLINE_WAIT_LIMIT);
+        self.hold_reset = false;
         match self.bounce {
             BounceState::Running(start) => {
                 self.may_wait = start.export;
@@ -515,6 +539,7 @@ impl Capture {
             }
         }
         self.close_bounce(true);
+        self.wait_deadline = None;
         let mut tail = Vec::new();
         while let Some(mark) = self.owed.front() {
             tail.push(self.handoff.stamp(mark_message(mark)));
@@ -530,9 +555,23 @@ impl Capture {
             return;
         }
         self.params = block.params;
+        if std::mem::take(&mut self.hold_reset) {
+            if block.pacing == Pacing::Offline {
+                // Still rendering: what was held before the reset was a render of its own.
+                let export = self.untimed_block.is_some_and(|b| b.export);
+                self.end_untimed_hold(EndReason::Reset, export);
+                self.close_bounce(true);
+            } else {
+                self.give_up_untimed_hold();
+            }
+            self.hold.clear();
+            self.reset_stream();
+        }
         if let BounceState::Running(start) = self.bounce {
             if let Err(reason) = self.continues(&start, block) {
                 self.begin_closing(start, reason);
+            } else if start.detected == Detection::FasterThanRealTime {
+                self.check_pace(start, num_samples);
             }
         }
         self.may_wait = self.waits_for(block);
@@ -601,11 +640,13 @@ impl Capture {
                 // Offline audio held until now was the host's pre-roll.
                 self.hold.clear();
                 let timeline = block.timeline.unwrap_or(0);
+                let may_wait = self.waits_for(block);
                 self.start_bounce(
                     block,
                     timeline,
                     block.timeline.is_some(),
                     Detection::HostMode,
+                    may_wait,
                 );
                 true
             }
@@ -616,26 +657,29 @@ impl Capture {
                 }
                 // Far longer than a pre-roll: a render. It starts with the held audio, and
                 // this block follows it.
-                self.start_bounce(block, 0, false, Detection::Untimed);
+                let may_wait = self.waits_for(block);
+                self.start_bounce(block, 0, false, Detection::Untimed, may_wait);
                 self.replay_hold(block.gain(), 0);
                 true
             }
             Kind::Roll(position) => {
-                // A real-time block never waits, even for held audio that was a render.
-                self.end_untimed_hold(EndReason::Realtime, false);
-                if !self.close_bounce(false) {
-                    return false;
-                }
+                self.give_up_untimed_hold();
                 if let Some(roll_start) = self.hold.observe_roll(channels, position) {
-                    self.start_bounce(block, roll_start, true, Detection::FasterThanRealTime);
+                    self.start_bounce(
+                        block,
+                        roll_start,
+                        true,
+                        Detection::FasterThanRealTime,
+                        block.export,
+                    );
                     self.replay_hold(block.gain(), roll_start);
                 }
                 true
             }
             Kind::Live => {
-                self.end_untimed_hold(EndReason::Realtime, false);
+                self.give_up_untimed_hold();
                 self.hold.clear();
-                self.close_bounce(false)
+                true
             }
         }
     }
@@ -652,8 +696,13 @@ impl Capture {
         }
         let seconds = self.hold.seconds();
         if seconds >= MIN_UNTIMED_SECONDS {
-            self.start_bounce(&block, 0, false, Detection::Untimed);
-            self.may_wait = may_wait && block.export;
+            self.start_bounce(
+                &block,
+                0,
+                false,
+                Detection::Untimed,
+                may_wait && block.export,
+            );
             self.replay_hold(block.gain(), 0);
             if let BounceState::Running(start) = self.bounce {
                 self.begin_closing(start, reason);
@@ -665,6 +714,43 @@ impl Capture {
                 .store((seconds * 1e3) as u64, std::sync::atomic::Ordering::Relaxed);
         }
         self.hold.clear();
+    }
+
+    /// Held offline audio without a timeline that the host follows in real time: it cannot
+    /// be analysed now (seconds of it, in one real-time callback), so it is given up, and
+    /// the worker says so.
+    fn give_up_untimed_hold(&mut self) {
+        if !self.hold.is_untimed() {
+            return;
+        }
+        if self.hold.seconds() >= UNTIMED_NOTICE_SECONDS {
+            self.status.cut_render_ms.store(
+                (self.hold.seconds() * 1e3) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        self.hold.clear();
+    }
+
+    /// A render found by its speed is checked against real time, over the host's own time
+    /// (waits for the worker left out): one delivered at a real-time pace was a live host
+    /// all along, and the bounce ends before the plugin holds it up again.
+    fn check_pace(&mut self, start: BounceStart, num_samples: usize) {
+        let now = Instant::now();
+        let (since, delivered, waited_then) = *self.pace.get_or_insert((now, 0, self.waited));
+        let delivered = delivered + num_samples as u64;
+        let own = now
+            .duration_since(since)
+            .saturating_sub(self.waited.saturating_sub(waited_then));
+        if own < PACE_WINDOW {
+            self.pace = Some((since, delivered, waited_then));
+            return;
+        }
+        let rate = delivered as f64 / self.clock.rate_hz() as f64 / own.as_secs_f64();
+        self.pace = None;
+        if rate < REALTIME_RATE {
+            self.begin_closing(start, EndReason::Realtime);
+        }
     }
 
     /// Analyse the held audio again as the bounce's first blocks, from `timeline_start`.
@@ -695,12 +781,15 @@ impl Capture {
         self.non_finite_reported = 0;
     }
 
+    /// Start a bounce at `timeline_sample`; `may_wait`: whether this call may wait for
+    /// the worker to take the start.
     fn start_bounce(
         &mut self,
         block: &BlockContext,
         timeline_sample: i64,
         timed: bool,
         detected: Detection,
+        may_wait: bool,
     ) {
         self.reset_stream();
         self.clock = FrameClock::new(block.fps, self.clock.rate_hz());
@@ -727,7 +816,8 @@ impl Capture {
         self.bounce_next_timeline = timeline_sample;
         self.stream_origin = Some(self.clock.frame_position(first_frame));
         self.counts = BounceCounts::default();
-        self.may_wait = self.waits_for(block);
+        self.pace = None;
+        self.may_wait = may_wait;
         self.owed.push(Mark::Start(start));
         self.wait_offline(Self::send_marks);
         self.status.set_mode(Mode::Offline);
@@ -780,8 +870,14 @@ impl Capture {
             }
             silence_pushed += 64;
         }
-        // A start the worker never saw needs no end.
-        if !self.owed.withdraw_start() {
+        // What is owed goes first, so a give-up on it is this bounce's.
+        self.wait_offline(Self::send_marks);
+        if self.owed.withdraw_start() {
+            // The worker never heard of this bounce: nothing of it reached the worker.
+            if start.export {
+                Status::add(&self.status.bounces_lost, 1);
+            }
+        } else {
             self.owed.push(Mark::End(BounceEnd {
                 audio_mark: 0,
                 counts: self.counts,
@@ -827,14 +923,21 @@ impl Capture {
             }
             self.gave_up = false;
         }
-        Status::add(&self.status.offline_waits, 1);
         let started = Instant::now();
-        while started.elapsed() < OFFLINE_WAIT_LIMIT {
+        let limit = started + OFFLINE_WAIT_LIMIT;
+        let until = self.wait_deadline.map_or(limit, |d| d.min(limit));
+        if started >= until {
+            return false;
+        }
+        Status::add(&self.status.offline_waits, 1);
+        while Instant::now() < until {
             std::thread::sleep(OFFLINE_POLL);
             if ready(self) {
+                self.waited += started.elapsed();
                 return true;
             }
         }
+        self.waited += started.elapsed();
         self.gave_up = true;
         self.lose(Loss::GaveUp, 1);
         false

@@ -98,9 +98,10 @@ impl Engine {
     pub fn start(generator: Option<Generator>) -> std::io::Result<Self> {
         let (orders, incoming) = channel();
         let (finished, done) = channel();
+        let stall = Stall::from_env(STALL_GENERATOR_ENV);
         let thread = std::thread::Builder::new()
             .name("mvgen-engine".into())
-            .spawn(move || run(incoming, finished))?;
+            .spawn(move || run(incoming, finished, stall))?;
         let mut engine = Self {
             orders,
             done,
@@ -205,8 +206,12 @@ impl Engine {
     }
 
     /// Stop the generator's thread and the loads, each within its limit; a thread that
-    /// does not stop in time is abandoned (and logged).
-    pub fn shut_down(mut self) {
+    /// does not stop in time is abandoned (and logged). Dropping an engine does the same.
+    pub fn shut_down(self) {}
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
         let _ = self.orders.send(Order::Stop);
         if let Some(thread) = self.thread.take() {
             join_within(thread, ENGINE_STOP_LIMIT, "the generator");
@@ -215,8 +220,7 @@ impl Engine {
     }
 }
 
-fn run(orders: Receiver<Order>, done: Sender<Done>) {
-    let stall = Stall::from_env(STALL_GENERATOR_ENV);
+fn run(orders: Receiver<Order>, done: Sender<Done>, stall: Option<Stall>) {
     let mut generator: Option<Box<Generator>> = None;
     while let Ok(order) = orders.recv() {
         match order {

@@ -43,6 +43,11 @@ pub struct Status {
     /// Milliseconds of offline audio without a moving timeline that were too short to be
     /// taken for a render (0: none since the worker last said so).
     pub short_render_ms: AtomicU64,
+    /// Milliseconds of offline audio without a moving timeline that the host followed in
+    /// real time before it could be bounced (0: none since the worker last said so).
+    pub cut_render_ms: AtomicU64,
+    /// Exported bounces none of which reached the worker (it was stalled throughout).
+    pub bounces_lost: AtomicU64,
     /// The editor's state, which knows whether its window is open: the worker prepares
     /// what only the editor shows (the input spectrogram) only while it is.
     pub editor: std::sync::OnceLock<std::sync::Arc<nice_plug_egui::EguiEditorState>>,

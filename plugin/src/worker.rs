@@ -61,8 +61,10 @@ pub const GENERATOR_WAIT_LIMIT: Duration = Duration::from_secs(8);
 /// After a stall, how long each frame of the bounce waits for the generator, until it
 /// makes one within this (models take milliseconds to a tenth of a second a frame).
 pub const PROBE_LIMIT: Duration = Duration::from_secs(1);
-/// How long deactivation waits for the worker to finish what it was sent.
-pub const WORKER_STOP_LIMIT: Duration = Duration::from_secs(5);
+/// How long deactivation waits for the worker to finish what it was sent. Once told to
+/// stop, the worker waits at most [`PROBE_LIMIT`] for each frame and no longer for a
+/// model that is loading, so the queue's eight frames fit in it.
+pub const WORKER_STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the worker publishes for the editor: the newest frame.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -163,6 +165,10 @@ struct State {
     job_for: Option<JobFor>,
     /// Live: the newest window, waiting for the generator.
     live: Option<FramePacket>,
+    /// Told to stop: waits are short.
+    stopping: bool,
+    /// Bounces the audio thread lost whole, as last said.
+    bounces_lost: u64,
     tap: Option<Tap>,
     stall: Option<Stall>,
 }
@@ -177,6 +183,7 @@ impl State {
         let tap = Tap::from_env();
         let mut export = setup.export;
         export.errors_file = tap.as_ref().map(|t| t.dir.join("errors.txt"));
+        let stale_job = setup.engine.busy_with().map(|_| JobFor::Bounce);
         let mut state = Self {
             side,
             publish,
@@ -186,8 +193,12 @@ impl State {
             finishers: setup.finishers,
             bounce: None,
             generator_stalled: false,
-            job_for: None,
+            // A job the engine took in an earlier activation is a stale one: its answer is
+            // collected and dropped.
+            job_for: stale_job,
             live: None,
+            stopping: false,
+            bounces_lost: 0,
             tap,
             stall: Stall::from_env(STALL_ENV),
             status,
@@ -214,9 +225,10 @@ impl State {
             while let Ok(loaded) = self.engine.loads.incoming.try_recv() {
                 self.arrived(loaded);
             }
+            self.stopping = stop.load(Ordering::Acquire);
             self.collect(Duration::ZERO);
             self.feed_live();
-            self.say_short_render();
+            self.say_notices();
             match self.side.from_audio.pop() {
                 Ok(message) => self.handle(message),
                 Err(_) => {
@@ -231,7 +243,7 @@ impl State {
                         // A bounce still open has all the audio there is.
                         self.take_audio(u64::MAX);
                         self.end_bounce(None);
-                        self.say_short_render();
+                        self.say_notices();
                         if let Some(t) = &self.tap {
                             let _ = t.counters(&self.status);
                         }
@@ -316,7 +328,12 @@ impl State {
         let Some(id) = self.engine.loads.waiting else {
             return;
         };
-        let deadline = Instant::now() + OFFLINE_LOAD_WAIT;
+        let wait = if self.stopping {
+            PROBE_LIMIT
+        } else {
+            OFFLINE_LOAD_WAIT
+        };
+        let deadline = Instant::now() + wait;
         while self.engine.loads.waiting == Some(id) {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.engine.loads.incoming.recv_timeout(left) {
@@ -324,7 +341,7 @@ impl State {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                     let message = format!(
                         "the model was still loading after {} s: this bounce goes on without it",
-                        OFFLINE_LOAD_WAIT.as_secs()
+                        wait.as_secs()
                     );
                     nice_plug::nice_log!("{message}");
                     self.tap_error(&message);
@@ -434,7 +451,7 @@ impl State {
             let wait = if self.generator_stalled {
                 Duration::ZERO
             } else {
-                GENERATOR_WAIT_LIMIT
+                self.generator_limit()
             };
             self.collect(wait);
             if self.engine.busy_with().is_some() {
@@ -458,7 +475,7 @@ impl State {
         let limit = if self.generator_stalled {
             PROBE_LIMIT
         } else {
-            GENERATOR_WAIT_LIMIT
+            self.generator_limit()
         };
         match self.engine.poll(limit) {
             Some((_, result)) => {
@@ -472,6 +489,15 @@ impl State {
                 self.generator_stalled = true;
                 Err(JobError::Stalled(limit))
             }
+        }
+    }
+
+    /// How long a frame waits for a generator that has not stalled: less once told to stop.
+    fn generator_limit(&self) -> Duration {
+        if self.stopping {
+            PROBE_LIMIT
+        } else {
+            GENERATOR_WAIT_LIMIT
         }
     }
 
@@ -576,21 +602,44 @@ impl State {
         Status::add(&self.status.windows_processed, 1);
     }
 
-    /// Offline audio too short to be a render was not exported: say so.
-    fn say_short_render(&mut self) {
-        let ms = self.status.short_render_ms.swap(0, Ordering::Relaxed);
-        if ms == 0 {
-            return;
+    /// What the audio thread could not say itself: offline audio it did not bounce, and
+    /// why.
+    fn say_notices(&mut self) {
+        let take = |field: &std::sync::atomic::AtomicU64| field.swap(0, Ordering::Relaxed);
+        let mut said = Vec::new();
+        let short = take(&self.status.short_render_ms);
+        if short > 0 {
+            said.push(format!(
+                "offline audio of {:.2} s without a moving timeline was not exported: a \
+                 render without one must last at least {} s (shorter runs are a host trying \
+                 the plugin)",
+                short as f64 / 1e3,
+                crate::capture::MIN_UNTIMED_SECONDS
+            ));
         }
-        let message = format!(
-            "offline audio of {:.2} s without a moving timeline was not exported: a render \
-             without one must last at least {} s (shorter runs are a host trying the plugin)",
-            ms as f64 / 1e3,
-            crate::capture::MIN_UNTIMED_SECONDS
-        );
-        nice_plug::nice_log!("{message}");
-        self.tap_error(&message);
-        self.status.report(|r| r.error = Some(message));
+        let cut = take(&self.status.cut_render_ms);
+        if cut > 0 {
+            said.push(format!(
+                "offline audio of {:.2} s without a moving timeline was not exported: the \
+                 host went back to real time before it ended (render again, and let the host \
+                 stop or deactivate the plugin when it is done)",
+                cut as f64 / 1e3
+            ));
+        }
+        let lost = Status::get(&self.status.bounces_lost);
+        if lost > self.bounces_lost {
+            said.push(format!(
+                "{} offline render(s) were not exported: the worker did not answer during \
+                 any of it",
+                lost - self.bounces_lost
+            ));
+            self.bounces_lost = lost;
+        }
+        for message in said {
+            nice_plug::nice_log!("{message}");
+            self.tap_error(&message);
+            self.status.report(|r| r.error = Some(message));
+        }
     }
 
     fn tap_error(&self, message: &str) {

@@ -55,7 +55,25 @@ static RUNTIME: OnceLock<Result<Runtime, LibraryError>> = OnceLock::new();
 
 /// The process's runtime, loaded on first use. Later calls return the same result.
 pub fn runtime() -> Result<&'static Runtime, LibraryError> {
-    RUNTIME.get_or_init(load).as_ref().map_err(Clone::clone)
+    RUNTIME
+        .get_or_init(|| {
+            // ONNX Runtime starts threads of its own for the life of the process, and a
+            // thread takes its creator's name: made here, they say whose they are.
+            std::thread::Builder::new()
+                .name("onnxruntime".into())
+                .spawn(load)
+                .map_err(|e| LibraryError::Load(PathBuf::new(), e.to_string()))
+                .and_then(|t| {
+                    t.join().unwrap_or_else(|_| {
+                        Err(LibraryError::Load(
+                            PathBuf::new(),
+                            "loading panicked".into(),
+                        ))
+                    })
+                })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn load() -> Result<Runtime, LibraryError> {
