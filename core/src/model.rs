@@ -1,11 +1,17 @@
-//! The model contract: what an ONNX generator must look like for mvgen to run it.
+//! The model contracts: what an ONNX model must look like for mvgen to run it.
 //!
+//! A **generator** ([`GENERATOR`]):
 //! - one input, `[1, 1, 256, 256]` f32 in [-1, 1]: a [`SpectrogramWindow`];
 //! - one output, `[1, 3, 256, 256]` f32 in [-1, 1] (tanh), RGB: a [`Frame`];
 //! - standard ONNX ops only, so that `torch.onnx.export` of pix2pix's `unet_256` loads;
 //! - our exports carry `metadata_props` under `mvgen.*` keys ([`ModelInfo`]). A model
 //!   without them (exported elsewhere) is accepted as foreign; one whose metadata names
 //!   another contract version or other spectrogram parameters is refused.
+//!
+//! An **enhancer** ([`ENHANCER`]), a learned 4x upscaler of a generator's frames:
+//! - one input, `[1, 3, 256, 256]` f32 in [-1, 1], RGB: a generated [`Frame`];
+//! - one output, `[1, 3, 1024, 1024]` f32 in [-1, 1], RGB: the same picture at 1024;
+//! - standard ONNX ops; any model with these shapes loads (a foreign one too).
 //!
 //! [`inspect`] checks a file without running it: existence, size, ONNX structure, shapes,
 //! metadata, and that external weight files stay inside the model's folder. [`read`] does
@@ -27,6 +33,37 @@ pub const CONTRACT_VERSION: u32 = 1;
 /// Model input and output shapes (NCHW).
 pub const INPUT_SHAPE: [i64; 4] = [1, 1, SIZE as i64, SIZE as i64];
 pub const OUTPUT_SHAPE: [i64; 4] = [1, 3, SIZE as i64, SIZE as i64];
+/// How much an enhancer enlarges a frame, and the side of what it makes.
+pub const ENHANCE_SCALE: usize = 4;
+pub const ENHANCED_SIDE: usize = SIZE * ENHANCE_SCALE;
+pub const ENHANCED_SHAPE: [i64; 4] = [1, 3, ENHANCED_SIDE as i64, ENHANCED_SIDE as i64];
+
+/// What a kind of model must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contract {
+    /// "generator" or "enhancer", for messages and the `mvgen.kind` key.
+    pub kind: &'static str,
+    pub input: [i64; 4],
+    pub output: [i64; 4],
+    /// Whether it reads spectrograms (and so must have been trained on ours).
+    pub reads_spectrograms: bool,
+}
+
+/// A spectrogram in, a frame out.
+pub const GENERATOR: Contract = Contract {
+    kind: "generator",
+    input: INPUT_SHAPE,
+    output: OUTPUT_SHAPE,
+    reads_spectrograms: true,
+};
+
+/// A frame in, the frame at 4x out.
+pub const ENHANCER: Contract = Contract {
+    kind: "enhancer",
+    input: OUTPUT_SHAPE,
+    output: ENHANCED_SHAPE,
+    reads_spectrograms: false,
+};
 /// The largest model file we open: an ngf 64 `unet_256` is 218 MB in f32, so 1 GiB leaves
 /// room for bigger generators and refuses files that are surely not ours.
 pub const MAX_MODEL_BYTES: u64 = 1 << 30;
@@ -39,6 +76,8 @@ pub mod keys {
     pub const EPOCHS: &str = "mvgen.epochs";
     pub const DATASET: &str = "mvgen.dataset";
     pub const NAME: &str = "mvgen.name";
+    /// "generator" or "enhancer"; a model of the other kind is refused.
+    pub const KIND: &str = "mvgen.kind";
 }
 
 /// The spectrogram parameters, as our exports record them. A model trained on other
@@ -107,6 +146,13 @@ pub enum ModelError {
     WrongContract { found: String },
     #[error("the model was trained on other spectrograms ({found}); this mvgen makes {expected}")]
     WrongSpectrogram { found: String, expected: String },
+    #[error(
+        "the model is {found:?}, not {expected:?}: its metadata says it is another kind of model"
+    )]
+    WrongKind {
+        found: String,
+        expected: &'static str,
+    },
     #[error("the model's weights refer to {location:?}, outside its folder: refused")]
     ExternalDataEscapes { location: String },
     #[error("the model's weights file {0} is missing")]
@@ -117,14 +163,17 @@ pub enum ModelError {
     NonFiniteOutput(String),
 }
 
-/// Check a model file against the contract without running it.
+/// Check a generator file against the contract without running it.
 pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
-    read(path).map(|(info, _)| info)
+    read(path, &GENERATOR).map(|(info, _)| info)
 }
 
-/// Read a model file once and check it against the contract: what it says about itself,
+/// Read a model file once and check it against `contract`: what it says about itself,
 /// and the bytes that were checked (and hashed), for the runtime to load.
-pub fn read(path: &Path) -> Result<(ModelInfo, prost::bytes::Bytes), ModelError> {
+pub fn read(
+    path: &Path,
+    contract: &Contract,
+) -> Result<(ModelInfo, prost::bytes::Bytes), ModelError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::Missing(path.to_owned()),
         _ => ModelError::Unreadable(path.to_owned(), e.to_string()),
@@ -157,8 +206,8 @@ pub fn read(path: &Path) -> Result<(ModelInfo, prost::bytes::Bytes), ModelError>
         return Err(ModelError::NotOnnx(path.to_owned()));
     };
 
-    check_io("input", &graph.input, &graph.initializer, INPUT_SHAPE)?;
-    check_io("output", &graph.output, &[], OUTPUT_SHAPE)?;
+    check_io("input", &graph.input, &graph.initializer, contract.input)?;
+    check_io("output", &graph.output, &[], contract.output)?;
     check_external_data(path, &graph.initializer)?;
 
     let get = |key: &str| {
@@ -175,7 +224,15 @@ pub fn read(path: &Path) -> Result<(ModelInfo, prost::bytes::Bytes), ModelError>
             _ => return Err(ModelError::WrongContract { found: v }),
         },
     };
-    if let Some(found) = get(keys::SPECTROGRAM) {
+    if let Some(kind) = get(keys::KIND) {
+        if kind != contract.kind {
+            return Err(ModelError::WrongKind {
+                found: kind,
+                expected: contract.kind,
+            });
+        }
+    }
+    if let Some(found) = get(keys::SPECTROGRAM).filter(|_| contract.reads_spectrograms) {
         if found != spectrogram_signature() {
             return Err(ModelError::WrongSpectrogram {
                 found,

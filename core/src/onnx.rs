@@ -75,9 +75,12 @@ pub struct AttributeProto {
     pub f: f32,
     #[prost(int64, tag = "3")]
     pub i: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
-    /// `AttributeProto.AttributeType`: [`ATTR_FLOAT`], [`ATTR_INT`], [`ATTR_INTS`].
+    /// `AttributeProto.AttributeType`: [`ATTR_FLOAT`], [`ATTR_INT`], [`ATTR_STRING`],
+    /// [`ATTR_INTS`].
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }
@@ -143,6 +146,7 @@ pub const FLOAT: i32 = 1;
 /// `AttributeProto.AttributeType` values.
 pub const ATTR_FLOAT: i32 = 1;
 pub const ATTR_INT: i32 = 2;
+pub const ATTR_STRING: i32 = 3;
 pub const ATTR_INTS: i32 = 7;
 /// `TensorProto.DataLocation.EXTERNAL`.
 pub const EXTERNAL: i32 = 1;

@@ -1,6 +1,8 @@
-//! The default generator, embedded in the binaries that use it (the plugin and `mvgen`):
-//! `models/default.onnx`, trained by `cargo xtask train-default` on music videos directed
-//! from free music (its config and evaluation are in `models/default.json`).
+//! The default look, embedded in the binaries that use it (the plugin and `mvgen`): its
+//! generator, `models/default.onnx`, trained by `cargo xtask train-default` on music
+//! videos directed from free music, and its enhancer, `models/default-enhancer.onnx`,
+//! trained for that generator by `cargo xtask train-default-enhancer` (their configs and
+//! evaluations are in `models/default.json`).
 //!
 //! ONNX Runtime loads models from files, so [`path`] writes the bytes once into the user's
 //! cache folder, under a name that carries their hash: a new build with a new model never
@@ -11,10 +13,16 @@ use std::path::{Path, PathBuf};
 
 /// The model file's bytes.
 pub const ONNX: &[u8] = include_bytes!("../../models/default.onnx");
+/// The enhancer's bytes.
+pub const ENHANCER: &[u8] = include_bytes!("../../models/default-enhancer.onnx");
 
 /// The first 16 hex digits of the model's SHA-256.
 pub fn short_hash() -> String {
-    format!("{:x}", Sha256::digest(ONNX))[..16].to_string()
+    hash16(ONNX)
+}
+
+fn hash16(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))[..16].to_string()
 }
 
 /// Where the model is cached: `$XDG_CACHE_HOME/mvgen`, `~/.cache/mvgen`, or the system's
@@ -30,12 +38,31 @@ pub fn cache_dir() -> PathBuf {
 
 /// The default model as a file, written on first use.
 pub fn path() -> std::io::Result<PathBuf> {
-    let path = cache_dir().join(format!("default-{}.onnx", short_hash()));
-    let intact = std::fs::read(&path).is_ok_and(|bytes| bytes == ONNX);
+    cached("default", ONNX)
+}
+
+/// The default look's enhancer as a file, written on first use.
+pub fn enhancer_path() -> std::io::Result<PathBuf> {
+    cached("default-enhancer", ENHANCER)
+}
+
+/// Whether `path` is the default model's cached file (by its name, which carries the
+/// hash of its bytes, in the cache folder: cheap enough for an editor's every frame).
+pub fn is_default(path: &Path) -> bool {
+    path.parent() == Some(cache_dir().as_path())
+        && path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy() == format!("default-{}.onnx", short_hash()))
+}
+
+/// `bytes` in the cache folder under a name that carries their hash.
+fn cached(name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let path = cache_dir().join(format!("{name}-{}.onnx", hash16(bytes)));
+    let intact = std::fs::read(&path).is_ok_and(|b| b == bytes);
     if !intact {
         std::fs::create_dir_all(path.parent().expect("a cache folder"))?;
         let tmp = path.with_extension(format!("onnx.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, ONNX)?;
+        std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
     Ok(path)
@@ -50,8 +77,12 @@ mod tests {
         std::env::set_var("XDG_CACHE_HOME", &dir);
         let path = super::path().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), super::ONNX);
+        assert!(super::is_default(&path));
         std::fs::write(&path, b"damaged").unwrap();
         assert_eq!(std::fs::read(super::path().unwrap()).unwrap(), super::ONNX);
+        let enhancer = super::enhancer_path().unwrap();
+        assert_eq!(std::fs::read(&enhancer).unwrap(), super::ENHANCER);
+        assert!(!super::is_default(&enhancer));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

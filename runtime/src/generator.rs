@@ -8,7 +8,9 @@
 
 use crate::library::{runtime, LibraryError};
 use crate::provider::{configure, ProviderReport, RuntimeConfig};
-use mvgen_core::model::{read, ModelError, ModelInfo, INPUT_SHAPE, OUTPUT_SHAPE};
+use mvgen_core::model::{
+    read, Contract, ModelError, ModelInfo, GENERATOR, INPUT_SHAPE, OUTPUT_SHAPE,
+};
 use mvgen_core::{Frame, SpectrogramWindow};
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -45,28 +47,9 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Load the model at `path`: the file is read once, and the bytes that were checked
-    /// and hashed ([`ModelInfo::sha256`]) are the ones ONNX Runtime runs, whatever happens
-    /// to the file afterwards.
+    /// Load the generator at `path` ([`open`]).
     pub fn load(path: &Path, config: &RuntimeConfig) -> Result<Self, LoadError> {
-        let (info, bytes) = read(path)?;
-        let rt = runtime()?;
-        let runtime_error = |e: ort::Error| LoadError::Model(ModelError::Runtime(e.to_string()));
-        let builder = Session::builder(&rt.environment).map_err(runtime_error)?;
-        let (builder, provider) =
-            configure(rt, builder, config).map_err(|e| LoadError::Model(ModelError::Runtime(e)))?;
-        // Weights stored beside the model (checked to stay in its folder) are found there.
-        let folder = path.parent().unwrap_or(Path::new("."));
-        let mut builder = builder
-            .with_config_entry(
-                "session.model_external_initializers_file_folder_path",
-                folder.to_string_lossy(),
-            )
-            .map_err(|e| LoadError::Model(ModelError::Runtime(e.to_string())))?;
-        let session = builder.commit_from_memory(&bytes).map_err(runtime_error)?;
-        check_outlet("input", session.inputs(), INPUT_SHAPE)?;
-        check_outlet("output", session.outputs(), OUTPUT_SHAPE)?;
-
+        let (session, info, provider) = open(path, &GENERATOR, config)?;
         let mut generator = Self {
             session,
             info,
@@ -78,15 +61,7 @@ impl Generator {
         let mut frame = Frame::default();
         generator
             .run(&SpectrogramWindow::default(), &mut frame)
-            .map_err(|e| match e {
-                RunError::NonFinite => ModelError::NonFiniteOutput("NaN or infinity".into()),
-                RunError::Shape(s) => ModelError::WrongShape {
-                    which: "output",
-                    expected: OUTPUT_SHAPE,
-                    found: format!("{s:?} at run time"),
-                },
-                RunError::Runtime(s) => ModelError::Runtime(s),
-            })?;
+            .map_err(|e| e.at_load(&GENERATOR))?;
         generator.warmup = started.elapsed();
         Ok(generator)
     }
@@ -111,24 +86,85 @@ impl Generator {
 
     /// Generate the frame for `window` into `frame`. On error `frame` is unspecified.
     pub fn run(&mut self, window: &SpectrogramWindow, frame: &mut Frame) -> Result<(), RunError> {
-        let input = TensorRef::from_array_view((INPUT_SHAPE.map(|d| d as usize), window.pixels()))
-            .map_err(|e| RunError::Runtime(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![input])
-            .map_err(|e| RunError::Runtime(e.to_string()))?;
-        let (shape, values) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| RunError::Runtime(e.to_string()))?;
-        if shape[..] != OUTPUT_SHAPE[..] {
-            return Err(RunError::Shape(shape.to_vec()));
-        }
-        frame.planes_mut().copy_from_slice(values);
-        if !frame.all_finite() {
-            return Err(RunError::NonFinite);
-        }
-        Ok(())
+        run(
+            &mut self.session,
+            INPUT_SHAPE,
+            window.pixels(),
+            OUTPUT_SHAPE,
+            frame.planes_mut(),
+        )
     }
+}
+
+impl RunError {
+    /// The run on a test input while loading failed: the model is refused.
+    pub(crate) fn at_load(self, contract: &Contract) -> ModelError {
+        match self {
+            RunError::NonFinite => ModelError::NonFiniteOutput("NaN or infinity".into()),
+            RunError::Shape(s) => ModelError::WrongShape {
+                which: "output",
+                expected: contract.output,
+                found: format!("{s:?} at run time"),
+            },
+            RunError::Runtime(s) => ModelError::Runtime(s),
+        }
+    }
+}
+
+/// Read the model at `path` once, check it against `contract`, and open an ONNX Runtime
+/// session on the provider `config` asks for: the bytes that were checked and hashed
+/// ([`ModelInfo::sha256`]) are the ones that run, whatever happens to the file
+/// afterwards. The session's own input and output are checked too.
+pub(crate) fn open(
+    path: &Path,
+    contract: &Contract,
+    config: &RuntimeConfig,
+) -> Result<(Session, ModelInfo, ProviderReport), LoadError> {
+    let (info, bytes) = read(path, contract)?;
+    let rt = runtime()?;
+    let runtime_error = |e: ort::Error| LoadError::Model(ModelError::Runtime(e.to_string()));
+    let builder = Session::builder(&rt.environment).map_err(runtime_error)?;
+    let (builder, provider) =
+        configure(rt, builder, config).map_err(|e| LoadError::Model(ModelError::Runtime(e)))?;
+    // Weights stored beside the model (checked to stay in its folder) are found there.
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut builder = builder
+        .with_config_entry(
+            "session.model_external_initializers_file_folder_path",
+            folder.to_string_lossy(),
+        )
+        .map_err(|e| LoadError::Model(ModelError::Runtime(e.to_string())))?;
+    let session = builder.commit_from_memory(&bytes).map_err(runtime_error)?;
+    check_outlet("input", session.inputs(), contract.input)?;
+    check_outlet("output", session.outputs(), contract.output)?;
+    Ok((session, info, provider))
+}
+
+/// Run `session` on `input` (of `input_shape`) into `output` (of `output_shape`), and
+/// refuse an output of another shape or with NaN or infinity in it.
+pub(crate) fn run(
+    session: &mut Session,
+    input_shape: [i64; 4],
+    input: &[f32],
+    output_shape: [i64; 4],
+    output: &mut [f32],
+) -> Result<(), RunError> {
+    let tensor = TensorRef::from_array_view((input_shape.map(|d| d as usize), input))
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
+    let outputs = session
+        .run(ort::inputs![tensor])
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
+    let (shape, values) = outputs[0]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
+    if shape[..] != output_shape[..] {
+        return Err(RunError::Shape(shape.to_vec()));
+    }
+    output.copy_from_slice(values);
+    if !output.iter().all(|v| v.is_finite()) {
+        return Err(RunError::NonFinite);
+    }
+    Ok(())
 }
 
 fn check_outlet(

@@ -3,8 +3,10 @@
 //! The library is loaded at run time (ort's `load-dynamic`), never downloaded. We look, in
 //! order, at `$MVGEN_ORT_DYLIB`; then beside the binary that contains this code (the
 //! plugin's own `.so`, resolved with `dladdr`, not the host's executable) and in a
-//! `mvgen-libs/` folder there; then beside the running executable; then in the project's
-//! `.deps/onnxruntime/` (where `scripts/setup.sh` unpacks it) for development builds.
+//! `mvgen-libs/` folder there; then beside the running executable, and in `../lib/mvgen/`
+//! from it (where `scripts/demo.sh` installs it with `~/.local/bin/mvgen`); then in the
+//! project's `.deps/onnxruntime/` (where `scripts/setup.sh` unpacks it) for development
+//! builds.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -136,6 +138,10 @@ pub fn candidates() -> Vec<PathBuf> {
     for dir in dirs {
         out.push(dir.join(ORT_LIBRARY));
         out.push(dir.join(LIB_DIR).join(ORT_LIBRARY));
+        // An installed `bin/mvgen` finds it in `lib/mvgen/` beside `bin/` (~/.local).
+        if let Some(prefix) = dir.parent() {
+            out.push(prefix.join("lib/mvgen").join(ORT_LIBRARY));
+        }
     }
     out.push(
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -37,6 +37,10 @@ phase "generator latency through mvgen's runtime: GPU (WebGPU EP), then CPU"
 MVGEN_BENCH_EXECUTION=gpu timeout 400 .dev/generator-bench --bench 2>&1 | grep -E "generator_frame|time:|provider|GPU|CPU"
 timeout 400 .dev/generator-bench --bench 2>&1 | grep -E "generator_frame|time:"
 
+phase "the default enhancer (256 to 1024) through mvgen's runtime: GPU, then CPU"
+MVGEN_BENCH_EXECUTION=gpu XDG_CACHE_HOME=/tmp/mvgen-cache timeout 200 .dev/enhancer-bench --bench 2>&1 | grep -E "enhancer|time:"
+XDG_CACHE_HOME=/tmp/mvgen-cache timeout 200 .dev/enhancer-bench --bench 2>&1 | grep -E "enhancer|time:"
+
 phase "PyTorch reference (../shared/anchors/pix2pix_torch.py): generator and training step"
 timeout 600 python3 .dev/pix2pix_torch.py
 

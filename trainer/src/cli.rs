@@ -20,6 +20,9 @@ pub enum Command {
     Spectrogram(SpectrogramArgs),
     /// Turn a song into a music video with a generator.
     Render(RenderArgs),
+    /// Make a video in any format from a bounce folder's frames and audio (the folder is
+    /// only read).
+    Video(VideoArgs),
     /// Build, make or look at Pix2Pix datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -29,6 +32,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Write a run's generator as an ONNX model for the plugin and `mvgen render`.
     Export(ExportArgs),
+    /// Train an enhancer (a learned 4x upscaler) for a generator's frames, export it to
+    /// ONNX and measure it against a Lanczos filter.
+    TrainEnhancer(TrainEnhancerArgs),
     /// Time training steps, per phase (for BENCHMARKS.md).
     BenchTrain(BenchTrainArgs),
 }
@@ -85,6 +91,67 @@ pub struct TrainArgs {
     /// Stop after this many epochs in this process (resume later with the same command).
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainEnhancerArgs {
+    /// The songs to learn from (files, or folders): moments of them, each the
+    /// generator's frame against the director's picture at 1024.
+    #[arg(long, required = true, num_args = 1..)]
+    pub songs: Vec<PathBuf>,
+    /// The director's calibration the generator's videos were made with
+    /// (`director.json` in `mvgen dataset direct`'s folder).
+    #[arg(long)]
+    pub calibration: PathBuf,
+    /// The artwork the videos were directed with, if any (`dataset direct --material`).
+    #[arg(long)]
+    pub material: Option<PathBuf>,
+    /// The generator whose frames the enhancer enlarges (default: the embedded default
+    /// model).
+    #[arg(long)]
+    pub generator: Option<PathBuf>,
+    /// The run folder (config.json, data/, checkpoint.bin, enhancer.onnx, quality.json).
+    /// Run the same command again to resume.
+    #[arg(short, long)]
+    pub run: PathBuf,
+    /// Where to write the enhancer (default: the run folder's enhancer.onnx).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// A moment every this many seconds of each song.
+    #[arg(long, default_value_t = 3.0)]
+    pub every: f64,
+    /// Seconds into each song where moments start (intros are often quiet).
+    #[arg(long, default_value_t = 10.0)]
+    pub from: f64,
+    /// Fraction of the songs kept for validation.
+    #[arg(long, default_value_t = 0.15)]
+    pub val_fraction: f64,
+    /// Feature channels: 16 enlarges a frame in about 14 ms on two CPU threads.
+    #[arg(long, default_value_t = 16)]
+    pub channels: usize,
+    #[arg(long, default_value_t = 3000)]
+    pub steps: u64,
+    /// Crops per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// How strongly the enhanced frame, averaged back down to 256, is held to the
+    /// generator's (3: about 35 dB; lower is sharper and strays further).
+    #[arg(long, default_value_t = 3.0)]
+    pub consistency: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The name the enhancer carries (default: the run folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Songs neither network saw (files, or folders): measure the enhancer on them too,
+    /// and how much it moves 10 s of each against the generator's own frames.
+    #[arg(long, num_args = 1..)]
+    pub held_out: Vec<PathBuf>,
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -208,6 +275,9 @@ pub struct DirectArgs {
     /// Only print how each song's directed video would react (motion, variety, coupling).
     #[arg(long)]
     pub measure: bool,
+    /// Only measure the songs' ranges and write the calibration (`director.json`).
+    #[arg(long, conflicts_with = "measure")]
+    pub calibrate: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -266,6 +336,49 @@ impl From<ExecutionArg> for mvgen_runtime::Execution {
     }
 }
 
+/// A video's format and how its frames are enlarged: the same options for `mvgen render`
+/// and `mvgen video` (and the plugin's Video row).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FormatArgs {
+    /// The frame's short side: 256, 720p, 1080p, 1440p or 2160p; or WIDTHxHEIGHT.
+    #[arg(long, default_value = "1080p")]
+    pub size: String,
+    /// The frame's shape: 16:9 (YouTube, screens), 9:16 (Shorts, Reels, TikTok), 1:1 or
+    /// 4:5.
+    #[arg(long, default_value = "16:9")]
+    pub aspect: String,
+    /// How the square picture fills a frame that is not square: blur (a blurred,
+    /// darkened zoom of it behind), mirror (reflected outwards), crop (zoomed to fill)
+    /// or black.
+    #[arg(long, default_value = "blur")]
+    pub fill: String,
+    /// The enhancer that enlarges the frames (default: the one that goes with the
+    /// generator: the default look's, or `<model>.enhancer.onnx` beside the model).
+    #[arg(long, conflicts_with = "no_enhancer")]
+    pub enhancer: Option<PathBuf>,
+    /// Enlarge with a Lanczos filter, even where there is an enhancer.
+    #[arg(long)]
+    pub no_enhancer: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VideoArgs {
+    /// A bounce folder (`bounce-NNNN/`, with `manifest.json`, the frames and
+    /// `audio.wav`).
+    pub bounce: PathBuf,
+    /// The video to write (mp4).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Where the enhancer runs.
+    #[arg(long, value_enum, default_value_t = ExecutionArg::Auto)]
+    pub execution: ExecutionArg,
+    /// CPU threads for the enhancer.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+    pub threads: usize,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RenderArgs {
     /// The song (wav, mp3, flac, ogg, ...).
@@ -273,6 +386,8 @@ pub struct RenderArgs {
     /// The video to write (mp4).
     #[arg(short, long, default_value = "video.mp4")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// The generator (.onnx); default: the embedded model (trained on synthetic videos).
     #[arg(long)]
     pub model: Option<PathBuf>,

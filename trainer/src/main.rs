@@ -3,19 +3,34 @@
 mod audio;
 mod cli;
 mod dataset;
+mod enhance;
 mod files;
 mod media;
 mod reactivity;
 mod render;
 mod spectrogram;
 mod train;
+mod video;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
-    match cli::Cli::parse().command {
+/// Errors end the program with one line: what failed and why, outermost first.
+fn main() -> ExitCode {
+    match run(cli::Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: cli::Command) -> anyhow::Result<()> {
+    match command {
         cli::Command::Spectrogram(args) => spectrogram::run(&args),
         cli::Command::Render(args) => render::run(&args),
+        cli::Command::Video(args) => video::run(&args),
         cli::Command::Dataset(cli::DatasetCommand::Direct(a)) => dataset::director::command(&a),
         cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
             dataset::synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
@@ -55,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Train(a) => train::command(&a),
         cli::Command::Eval(a) => train::eval::command(&a),
         cli::Command::Export(a) => train::export::command(&a),
+        cli::Command::TrainEnhancer(a) => enhance::command(&a),
         cli::Command::BenchTrain(a) => train::bench(&a),
         cli::Command::Dataset(cli::DatasetCommand::Show(a)) => {
             dataset::contact_sheet(&a.dataset, &a.output, a.pairs)

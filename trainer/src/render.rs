@@ -6,10 +6,10 @@
 //! column ring), frames fall on the same frame clock (frame k at sample
 //! round(k * rate / fps), whole frames only), and the same generator runtime and
 //! smoothing follow. Streaming also makes each column once, not once per frame that sees
-//! it. Frames go raw through a pipe to ffmpeg, which encodes them (and muxes the song's
-//! own audio) while the next ones are generated; PNGs are written only with
-//! `--frames-dir`. At the end it prints how the video reacts to the song
-//! (`crate::reactivity`).
+//! it. The frames become the video through `mvgen_video` (the format, the enhancer, and
+//! ffmpeg encoding while the next frames are generated), as a bounce's do; PNGs are
+//! written only with `--frames-dir`. At the end it prints how the video reacts to the
+//! song (`crate::reactivity`).
 
 use crate::audio::{self, Decoded};
 use crate::cli::RenderArgs;
@@ -18,12 +18,9 @@ use crate::reactivity::{Reactivity, Recorder};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::frame::smooth_into;
-use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Analyser, Fps, Frame, FrameClock, SpectrogramWindow, WindowError};
 use mvgen_runtime::{Generator, RuntimeConfig};
-use std::io::Write;
 use std::ops::Range;
-use std::process::{Command, Stdio};
 
 /// Generate the frames `range` of `decoded` at `fps`, smoothed, calling
 /// `each(k, window, frame)` in order. The analysis starts at the song's first sample
@@ -97,6 +94,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let Some(fps) = Fps::from_per_second(args.fps) else {
         bail!("--fps must be one of 24, 25, 30, 50, 60");
     };
+    let format = crate::video::format(&args.format)?;
+    mvgen_video::encode::ffmpeg_is_there()?;
     let model = match &args.model {
         Some(m) => m.clone(),
         None => mvgen_default_model::path()
@@ -110,10 +109,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     };
     let mut generator =
         Generator::load(model, &config).with_context(|| format!("loading {}", model.display()))?;
+    let upscaler = crate::video::upscaler(&args.format, Some(model), &format, &config)?;
     eprintln!(
-        "{} on {}",
+        "{} on {}; {format}, enlarged by {}",
         generator.info().display_name(),
-        generator.provider()
+        generator.provider(),
+        upscaler.describe()
     );
 
     if let Some(dir) = &args.frames_dir {
@@ -130,36 +131,16 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         )
         .unwrap(),
     );
-    // ffmpeg encodes while we generate: frames go to it raw through a pipe.
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
-        .args([
-            "-s",
-            &format!("{SIZE}x{SIZE}"),
-            "-framerate",
-            &args.fps.to_string(),
-        ])
-        .args(["-i", "-", "-i"])
-        .arg(&args.song)
-        .args([
-            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "256k", "-shortest"])
-        // AAC stops at 96 kHz.
-        .args(if decoded.rate_hz > 96_000 {
-            &["-ar", "48000"][..]
-        } else {
-            &[]
-        })
-        .arg(&args.output)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running ffmpeg (install ffmpeg)")?;
-    let mut to_ffmpeg = ffmpeg.stdin.take().expect("piped stdin");
+    let mut video = mvgen_video::Video::create(
+        &args.output,
+        format,
+        args.fps,
+        Some(&args.song),
+        upscaler,
+        false,
+    )?;
     let mut recorder = Recorder::default();
-    let mut piped = Ok(());
-    let made = frames(
+    frames(
         &decoded,
         fps,
         &mut generator,
@@ -169,28 +150,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
             if let Some(dir) = &args.frames_dir {
                 write_atomic(&dir.join(format!("{k:06}.png")), &shown.to_png())?;
             }
-            let rgb = shown.to_rgb8();
-            recorder.push(&rgb, window);
-            piped = to_ffmpeg.write_all(&rgb);
+            recorder.push(&shown.to_rgb8(), window);
+            video.push(shown)?;
             bar.inc(1);
-            piped.as_ref().map_err(|e| anyhow::anyhow!("{e}")).copied()
+            Ok(())
         },
-    );
+    )?;
     bar.finish_and_clear();
-    drop(to_ffmpeg);
-    let out = ffmpeg.wait_with_output().context("waiting for ffmpeg")?;
-    if piped.is_err() || !out.status.success() {
-        bail!(
-            "ffmpeg could not write {}: {}",
-            args.output.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    made?;
+    let made = video.finish()?;
     eprintln!(
-        "{num_frames} frames at {} fps -> {}",
+        "{} frames at {} fps, {} -> {}",
+        made.frames,
         args.fps,
-        args.output.display()
+        made.format,
+        made.path.display()
     );
     eprintln!("reacts: {}", recorder.measure(fps.per_second() as f64));
     Ok(())

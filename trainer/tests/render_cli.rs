@@ -5,17 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const MVGEN: &str = env!("CARGO_BIN_EXE_mvgen");
-
-fn fails_saying(args: &[&str], expected: &str) {
-    let out = Command::new(MVGEN).args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "mvgen {args:?} should fail");
-    assert!(
-        stderr.contains(expected),
-        "mvgen {args:?}: {stderr:?} should say {expected:?}"
-    );
-}
+mod common;
+use common::{fails_saying, song, MVGEN};
 
 #[test]
 fn bad_songs_models_and_options_get_clear_errors() {
@@ -36,25 +27,11 @@ fn bad_songs_models_and_options_get_clear_errors() {
     );
 }
 
-/// A 2 s test song made by ffmpeg.
-fn song(dir: &std::path::Path) -> PathBuf {
-    let song = dir.join("song.wav");
-    let ok = Command::new("ffmpeg")
-        .args(["-y", "-v", "error", "-f", "lavfi", "-i"])
-        .arg("aevalsrc=0.3*sin(2*PI*220*t)+0.2*sin(2*PI*3000*t)*lt(mod(t\\,0.5)\\,0.1):s=44100:d=2")
-        .arg(&song)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ffmpeg made no test song");
-    song
-}
-
 #[test]
 fn a_missing_model_is_a_clear_error() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render-missing-model");
     std::fs::create_dir_all(&dir).unwrap();
-    let song = song(&dir);
+    let song = song(&dir, 2);
     fails_saying(
         &[
             "render",
@@ -71,7 +48,7 @@ fn without_a_model_the_embedded_default_renders() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render-default");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let song = song(&dir);
+    let song = song(&dir, 2);
     let video = dir.join("video.mp4");
     let frames = dir.join("frames");
     let out = Command::new(MVGEN)

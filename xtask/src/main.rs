@@ -10,6 +10,10 @@
 //!   Debian's archive, videos directed by it, a dataset, a training run, its evaluation
 //!   on held-out songs and the ONNX export, into `models/` (`default_model.rs`).
 //!
+//! - `train-default-enhancer`: make the default look's enhancer for that model: the same
+//!   music and the director's calibration, `mvgen train-enhancer`, its quality on the
+//!   held-out songs, into `models/default-enhancer.onnx` and `models/default.json`.
+//!
 //! Everything else is passed to nice-plug-xtask unchanged.
 
 mod default_model;
@@ -24,8 +28,10 @@ const RUNTIME_LIBRARIES: [&str; 2] = [
 
 fn main() -> nice_plug_xtask::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("train-default") {
-        return default_model::train_default();
+    match args.first().map(String::as_str) {
+        Some("train-default") => return default_model::train_default(),
+        Some("train-default-enhancer") => return default_model::train_default_enhancer(),
+        _ => {}
     }
     nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
     if args.first().map(String::as_str) == Some("bundle") {

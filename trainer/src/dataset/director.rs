@@ -131,11 +131,20 @@ impl Calibration {
     }
 }
 
-/// The artist's images, 256x256 RGB as floats in 0..1.
-pub struct Material(Vec<Vec<[f32; 3]>>);
+/// The artist's images, square RGB as floats in 0..1, at the size the pictures are drawn.
+pub struct Material {
+    side: usize,
+    images: Vec<Vec<[f32; 3]>>,
+}
 
 impl Material {
+    /// The images at 256x256, as the videos are drawn.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        Self::load_at(dir, SIZE)
+    }
+
+    /// The images at `side` x `side`: the director can draw at any size.
+    pub fn load_at(dir: &Path, side: usize) -> anyhow::Result<Self> {
         let paths = crate::files::collect(&[dir.to_path_buf()], &["png", "jpg", "jpeg"])?;
         ensure!(
             !paths.is_empty(),
@@ -147,7 +156,7 @@ impl Material {
             .map(|p| {
                 let img = image::open(p)
                     .with_context(|| format!("reading {}", p.display()))?
-                    .resize_to_fill(SIZE as u32, SIZE as u32, image::imageops::Lanczos3)
+                    .resize_to_fill(side as u32, side as u32, image::imageops::Lanczos3)
                     .to_rgb8();
                 Ok(img
                     .pixels()
@@ -155,24 +164,30 @@ impl Material {
                     .collect())
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self(images))
+        Ok(Self { side, images })
     }
 
     /// The material at walk position `at` (0..1 through the images), zoomed by `zoom` (1:
-    /// as is) about the centre, at pixel (x, y).
-    fn sample(&self, at: f32, zoom: f32, x: usize, y: usize) -> [f32; 3] {
-        let n = self.0.len();
+    /// as is) about the centre, at pixel (x, y) of a picture `side` pixels wide.
+    fn sample(&self, at: f32, zoom: f32, x: usize, y: usize, side: usize) -> [f32; 3] {
+        let n = self.images.len();
         let pos = at * (n - 1) as f32;
         let (i, frac) = (pos.floor() as usize, pos.fract());
         let j = (i + 1).min(n - 1);
-        let c = (SIZE as f32 - 1.0) / 2.0;
-        let sx = (c + (x as f32 - c) / zoom)
-            .round()
-            .clamp(0.0, SIZE as f32 - 1.0) as usize;
-        let sy = (c + (y as f32 - c) / zoom)
-            .round()
-            .clamp(0.0, SIZE as f32 - 1.0) as usize;
-        let (a, b) = (self.0[i][sy * SIZE + sx], self.0[j][sy * SIZE + sx]);
+        // The picture's pixel in the material's own resolution.
+        let to_material = |v: usize| {
+            if side == self.side {
+                v as f32
+            } else {
+                (v as f32 + 0.5) * self.side as f32 / side as f32 - 0.5
+            }
+        };
+        let c = (self.side as f32 - 1.0) / 2.0;
+        let last = self.side as f32 - 1.0;
+        let sx = (c + (to_material(x) - c) / zoom).round().clamp(0.0, last) as usize;
+        let sy = (c + (to_material(y) - c) / zoom).round().clamp(0.0, last) as usize;
+        let at = sy * self.side + sx;
+        let (a, b) = (self.images[i][at], self.images[j][at]);
         [0, 1, 2].map(|k| a[k] * (1.0 - frac) + b[k] * frac)
     }
 }
@@ -202,6 +217,18 @@ pub fn draw(
     calibration: &Calibration,
     material: Option<&Material>,
 ) -> Vec<u8> {
+    draw_at(features, calibration, material, SIZE)
+}
+
+/// The picture for one window at `side` x `side` (the picture is a function of where a
+/// pixel is in the square, so every size shows the same picture, sharper): interleaved
+/// RGB. Rows are drawn in parallel.
+pub fn draw_at(
+    features: &Features,
+    calibration: &Calibration,
+    material: Option<&Material>,
+    side: usize,
+) -> Vec<u8> {
     let [low, mid, high, level, centroid, onset, lift] = calibration.normalise(features);
     // Palette: a main hue from the brightness of the sound (deep blue for dark music to
     // red and orange for bright), a contrasting one moved by the treble.
@@ -223,40 +250,42 @@ pub fn draw(
     let ripple_radius = 0.3 + 0.6 * level;
     let glow_colour = hsv(hue_b, 0.45, 1.0);
     let zoom = 1.0 + 0.35 * low;
-    let mut out = Vec::with_capacity(SIZE * SIZE * 3);
-    for y in 0..SIZE {
-        let v = (y as f32 + 0.5) / SIZE as f32 * 2.0 - 1.0;
-        for x in 0..SIZE {
-            let u = (x as f32 + 0.5) / SIZE as f32 * 2.0 - 1.0;
-            let r = (u * u + v * v).sqrt();
-            let theta = v.atan2(u);
-            let field = ((k1 * (u * ca + v * sa) + phase).sin()
-                + (k2 * r - 2.0 * phase).sin()
-                + (6.0 * theta + twist * r + TAU * centroid).sin())
-                / 3.0;
-            let mix = smoothstep(-0.6, 0.6, field);
-            let a = hsv(hue_a, saturation, value * (0.45 + 0.55 * (1.0 - mix)));
-            let b = hsv(hue_b, saturation, value * (0.55 + 0.45 * mix));
-            let mut rgb = [0, 1, 2].map(|k| a[k] * (1.0 - mix) + b[k] * mix);
-            if let Some(m) = material {
-                let picture = m.sample(centroid, zoom, x, y);
-                let tint = hsv(hue_a, 0.5, 1.0);
+    let mut out = vec![0u8; side * side * 3];
+    out.par_chunks_mut(side * 3)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let v = (y as f32 + 0.5) / side as f32 * 2.0 - 1.0;
+            for x in 0..side {
+                let u = (x as f32 + 0.5) / side as f32 * 2.0 - 1.0;
+                let r = (u * u + v * v).sqrt();
+                let theta = v.atan2(u);
+                let field = ((k1 * (u * ca + v * sa) + phase).sin()
+                    + (k2 * r - 2.0 * phase).sin()
+                    + (6.0 * theta + twist * r + TAU * centroid).sin())
+                    / 3.0;
+                let mix = smoothstep(-0.6, 0.6, field);
+                let a = hsv(hue_a, saturation, value * (0.45 + 0.55 * (1.0 - mix)));
+                let b = hsv(hue_b, saturation, value * (0.55 + 0.45 * mix));
+                let mut rgb = [0, 1, 2].map(|k| a[k] * (1.0 - mix) + b[k] * mix);
+                if let Some(m) = material {
+                    let picture = m.sample(centroid, zoom, x, y, side);
+                    let tint = hsv(hue_a, 0.5, 1.0);
+                    for k in 0..3 {
+                        rgb[k] = 0.4 * rgb[k] + 0.6 * picture[k] * tint[k] * (0.3 + value);
+                    }
+                }
+                // A ring that widens with the level, and a bloom that swells with the bass;
+                // both flare on onsets; darker towards the corners.
+                let ripple = (-((r - ripple_radius) / (0.05 + 0.1 * onset)).powi(2)).exp()
+                    * (0.15 + 0.35 * onset);
+                let glow = bloom * (-(r / bloom_radius).powi(2) * 2.0).exp();
+                let vignette = 1.0 - 0.35 * r * r;
                 for k in 0..3 {
-                    rgb[k] = 0.4 * rgb[k] + 0.6 * picture[k] * tint[k] * (0.3 + value);
+                    let c = (rgb[k] + (glow + ripple) * glow_colour[k]) * vignette;
+                    row[3 * x + k] = (c.clamp(0.0, 1.0) * 255.0).round() as u8;
                 }
             }
-            // A ring that widens with the level, and a bloom that swells with the bass;
-            // both flare on onsets; darker towards the corners.
-            let ripple = (-((r - ripple_radius) / (0.05 + 0.1 * onset)).powi(2)).exp()
-                * (0.15 + 0.35 * onset);
-            let glow = bloom * (-(r / bloom_radius).powi(2) * 2.0).exp();
-            let vignette = 1.0 - 0.35 * r * r;
-            for k in 0..3 {
-                let c = (rgb[k] + (glow + ripple) * glow_colour[k]) * vignette;
-                out.push((c.clamp(0.0, 1.0) * 255.0).round() as u8);
-            }
-        }
-    }
+        });
     out
 }
 
@@ -264,6 +293,16 @@ pub fn draw(
 /// and `mvgen render` make them): whole frames only.
 fn for_each_window(
     decoded: &audio::Decoded,
+    each: impl FnMut(usize, &SpectrogramWindow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for_windows(decoded, |_| true, each)
+}
+
+/// The windows of the frames `wanted` says, in order (the others are analysed but not
+/// copied out).
+pub(crate) fn for_windows(
+    decoded: &audio::Decoded,
+    wanted: impl Fn(usize) -> bool,
     mut each: impl FnMut(usize, &SpectrogramWindow) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut analyser = Analyser::new(decoded.rate_hz)
@@ -271,7 +310,8 @@ fn for_each_window(
     let clock = FrameClock::new(FPS, decoded.rate_hz);
     let mut window = SpectrogramWindow::default();
     let mut pushed = 0usize;
-    for k in 0..clock.num_whole_frames(decoded.mono.len() as i64) {
+    for k in (0..clock.num_whole_frames(decoded.mono.len() as i64)).filter(|&k| wanted(k as usize))
+    {
         let end = clock.window_end(clock.frame_position(k));
         while let Err(WindowError::NotReady) = analyser.copy_window(end, &mut window) {
             analyser.push(decoded.mono.get(pushed).copied().unwrap_or(0.0));
@@ -473,6 +513,14 @@ pub fn command(a: &crate::cli::DirectArgs) -> anyhow::Result<()> {
         &a.output.join(CALIBRATION),
         &serde_json::to_vec_pretty(&calibration)?,
     )?;
+    if a.calibrate {
+        eprintln!(
+            "calibration of {} songs -> {}",
+            songs.len(),
+            a.output.join(CALIBRATION).display()
+        );
+        return Ok(());
+    }
     if a.measure {
         for song in &songs {
             let r = reactivity(song, &calibration, material.as_ref())?;

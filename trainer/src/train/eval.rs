@@ -64,14 +64,14 @@ fn gaussian() -> [f64; 2 * SSIM_RADIUS + 1] {
     k.map(|v| v / sum)
 }
 
-/// Separable "valid" Gaussian filter of a `SIZE`x`SIZE` plane.
-fn blur(plane: &[f64]) -> Vec<f64> {
+/// Separable "valid" Gaussian filter of a `side`x`side` plane.
+fn blur(plane: &[f64], side: usize) -> Vec<f64> {
     let k = gaussian();
-    let out = SIZE - 2 * SSIM_RADIUS;
-    let mut rows = vec![0.0; SIZE * out];
-    for y in 0..SIZE {
+    let out = side - 2 * SSIM_RADIUS;
+    let mut rows = vec![0.0; side * out];
+    for y in 0..side {
         for x in 0..out {
-            rows[y * out + x] = (0..k.len()).map(|i| k[i] * plane[y * SIZE + x + i]).sum();
+            rows[y * out + x] = (0..k.len()).map(|i| k[i] * plane[y * side + x + i]).sum();
         }
     }
     let mut both = vec![0.0; out * out];
@@ -85,8 +85,15 @@ fn blur(plane: &[f64]) -> Vec<f64> {
 
 /// Mean SSIM of two interleaved RGB 256x256 images.
 pub fn ssim(a: &[u8], b: &[u8]) -> f64 {
+    ssim_at(a, b, SIZE)
+}
+
+/// Mean SSIM of two interleaved RGB `side`x`side` images (scikit-image's, with a
+/// Gaussian window of sigma 1.5).
+pub fn ssim_at(a: &[u8], b: &[u8], side: usize) -> f64 {
+    let blur = |plane: &[f64]| blur(plane, side);
     let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
-    let n = SIZE * SIZE;
+    let n = side * side;
     let mut total = 0.0;
     for c in 0..3 {
         let x: Vec<f64> = (0..n).map(|i| a[3 * i + c] as f64).collect();

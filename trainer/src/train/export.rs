@@ -34,13 +34,15 @@ pub struct ExportInfo {
     pub dataset: String,
 }
 
+/// An ONNX graph being written: nodes in order and their weights. The generator's and the
+/// enhancer's exporters both write through it.
 #[derive(Default)]
-struct Graph {
+pub(crate) struct Graph {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
 }
 
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
+pub(crate) fn ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         ints: v.to_vec(),
@@ -49,7 +51,7 @@ fn ints(name: &str, v: &[i64]) -> AttributeProto {
     }
 }
 
-fn float(name: &str, f: f32) -> AttributeProto {
+pub(crate) fn float(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         f,
@@ -58,7 +60,16 @@ fn float(name: &str, f: f32) -> AttributeProto {
     }
 }
 
-fn int(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        s: s.as_bytes().to_vec(),
+        r#type: onnx::ATTR_STRING,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn int(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         i,
@@ -68,7 +79,7 @@ fn int(name: &str, i: i64) -> AttributeProto {
 }
 
 impl Graph {
-    fn weight<const D: usize>(&mut self, name: String, t: Tensor<D>) -> String {
+    pub(crate) fn weight<const D: usize>(&mut self, name: String, t: Tensor<D>) -> String {
         let dims = t.dims().iter().map(|&d| d as i64).collect();
         let values: Vec<f32> = t
             .into_data()
@@ -86,7 +97,12 @@ impl Graph {
         name
     }
 
-    fn node(&mut self, op: &str, inputs: Vec<String>, attribute: Vec<AttributeProto>) -> String {
+    pub(crate) fn node(
+        &mut self,
+        op: &str,
+        inputs: Vec<String>,
+        attribute: Vec<AttributeProto>,
+    ) -> String {
         let output = format!("{}_{}", op.to_lowercase(), self.nodes.len());
         self.nodes.push(NodeProto {
             input: inputs,
@@ -99,7 +115,10 @@ impl Graph {
         output
     }
 
-    fn conv(&mut self, name: &str, c: &Conv2d, x: String) -> String {
+    /// A convolution with padding 1 (every one mvgen's networks have), its kernel as its
+    /// weights have it.
+    pub(crate) fn conv(&mut self, name: &str, c: &Conv2d, x: String) -> String {
+        let [_, _, kh, kw] = c.weight.dims().map(|d| d as i64);
         let mut inputs = vec![x, self.weight(format!("{name}.weight"), c.weight.val())];
         if let Some(b) = &c.bias {
             inputs.push(self.weight(format!("{name}.bias"), b.val()));
@@ -109,11 +128,63 @@ impl Graph {
             "Conv",
             inputs,
             vec![
-                ints("kernel_shape", &[4, 4]),
+                ints("kernel_shape", &[kh, kw]),
                 ints("strides", &s),
                 ints("pads", &[1, 1, 1, 1]),
             ],
         )
+    }
+
+    /// A transposed convolution with `weight`, no bias and no padding, whose stride is
+    /// its kernel: each input pixel becomes a block (a sub-pixel layer).
+    pub(crate) fn sub_pixel(&mut self, name: &str, weight: Tensor<4>, x: String) -> String {
+        let [_, _, kh, kw] = weight.dims().map(|d| d as i64);
+        let inputs = vec![x, self.weight(format!("{name}.weight"), weight)];
+        self.node(
+            "ConvTranspose",
+            inputs,
+            vec![ints("kernel_shape", &[kh, kw]), ints("strides", &[kh, kw])],
+        )
+    }
+
+    /// A bilinear enlargement by `scale` with half-pixel centres (`Resize`, mode linear).
+    pub(crate) fn resize_linear(&mut self, x: String, scale: f32) -> String {
+        let scales = format!("resize{}.scales", self.nodes.len());
+        self.initializers.push(TensorProto {
+            dims: vec![4],
+            data_type: onnx::FLOAT,
+            name: scales.clone(),
+            raw_data: [1.0f32, 1.0, scale, scale]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+            ..Default::default()
+        });
+        self.node(
+            "Resize",
+            vec![x, String::new(), scales],
+            vec![string("mode", "linear")],
+        )
+    }
+
+    /// Clip to [-1, 1].
+    pub(crate) fn clip_unit(&mut self, x: String) -> String {
+        let lo = self.scalar("clip.min", -1.0);
+        let hi = self.scalar("clip.max", 1.0);
+        self.node("Clip", vec![x, lo, hi], vec![])
+    }
+
+    /// A scalar f32 initialiser.
+    fn scalar(&mut self, name: &str, v: f32) -> String {
+        self.initializers.push(TensorProto {
+            dims: vec![],
+            data_type: onnx::FLOAT,
+            name: name.into(),
+            raw_data: v.to_le_bytes().to_vec().into(),
+            ..Default::default()
+        });
+        name.into()
     }
 
     fn conv_transpose(&mut self, name: &str, c: &ConvTranspose2d, x: String) -> String {
@@ -146,7 +217,7 @@ impl Graph {
     }
 }
 
-fn value(name: &str, shape: [i64; 4]) -> ValueInfoProto {
+pub(crate) fn value(name: &str, shape: [i64; 4]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(onnx::TypeProto {
@@ -197,37 +268,58 @@ pub fn to_onnx(g: &Generator, info: &ExportInfo) -> Vec<u8> {
             vec![int("axis", 1)],
         );
     }
-    // The last node writes the graph output.
-    let last = graph.nodes.last_mut().expect("nodes");
-    last.output = vec![OUTPUT_NAME.into()];
-    let meta = |key: &str, value: String| onnx::StringStringEntryProto {
-        key: key.into(),
-        value,
-    };
-    let model = onnx::ModelProto {
-        ir_version: IR_VERSION,
-        producer_name: format!("mvgen {}", env!("CARGO_PKG_VERSION")),
-        graph: Some(onnx::GraphProto {
-            node: graph.nodes,
-            name: "unet_256".into(),
-            initializer: graph.initializers,
-            input: vec![value(INPUT_NAME, INPUT_SHAPE)],
-            output: vec![value(OUTPUT_NAME, OUTPUT_SHAPE)],
-        }),
-        opset_import: vec![onnx::OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
-        metadata_props: vec![
-            meta(keys::CONTRACT_VERSION, CONTRACT_VERSION.to_string()),
-            meta(keys::SPECTROGRAM, spectrogram_signature()),
-            meta(keys::NGF, g.ngf().to_string()),
-            meta(keys::EPOCHS, info.epochs.to_string()),
-            meta(keys::DATASET, info.dataset.clone()),
-            meta(keys::NAME, info.name.clone()),
+    graph.model(
+        "unet_256",
+        (INPUT_NAME, INPUT_SHAPE),
+        (OUTPUT_NAME, OUTPUT_SHAPE),
+        &[
+            (keys::CONTRACT_VERSION, CONTRACT_VERSION.to_string()),
+            (keys::KIND, "generator".into()),
+            (keys::SPECTROGRAM, spectrogram_signature()),
+            (keys::NGF, g.ngf().to_string()),
+            (keys::EPOCHS, info.epochs.to_string()),
+            (keys::DATASET, info.dataset.clone()),
+            (keys::NAME, info.name.clone()),
         ],
-    };
-    model.encode_to_vec()
+    )
+}
+
+impl Graph {
+    /// The model's bytes: the last node writes the graph's one output, opset 17, with
+    /// `metadata` as `metadata_props`.
+    pub(crate) fn model(
+        mut self,
+        name: &str,
+        (input, input_shape): (&str, [i64; 4]),
+        (output, output_shape): (&str, [i64; 4]),
+        metadata: &[(&str, String)],
+    ) -> Vec<u8> {
+        let last = self.nodes.last_mut().expect("nodes");
+        last.output = vec![output.into()];
+        let model = onnx::ModelProto {
+            ir_version: IR_VERSION,
+            producer_name: format!("mvgen {}", env!("CARGO_PKG_VERSION")),
+            graph: Some(onnx::GraphProto {
+                node: self.nodes,
+                name: name.into(),
+                initializer: self.initializers,
+                input: vec![value(input, input_shape)],
+                output: vec![value(output, output_shape)],
+            }),
+            opset_import: vec![onnx::OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
+            metadata_props: metadata
+                .iter()
+                .map(|(key, value)| onnx::StringStringEntryProto {
+                    key: (*key).into(),
+                    value: value.clone(),
+                })
+                .collect(),
+        };
+        model.encode_to_vec()
+    }
 }
 
 /// The largest difference between burn's forward pass and ONNX Runtime's (CPU) on the

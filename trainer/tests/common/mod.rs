@@ -1,7 +1,9 @@
-//! Helpers shared by the command-line tests: a fresh scratch folder and a run of `mvgen`
-//! that must succeed.
+//! Helpers shared by the command-line tests: a fresh scratch folder, a test song, and
+//! runs of `mvgen` that must succeed or must fail saying why.
 
-use std::path::PathBuf;
+#![allow(dead_code)] // Each test file uses some of these.
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const MVGEN: &str = env!("CARGO_BIN_EXE_mvgen");
@@ -23,4 +25,34 @@ pub fn mvgen(args: &[&str]) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Run `mvgen` with `args`; it must fail with one line that contains `expected`.
+pub fn fails_saying(args: &[&str], expected: &str) {
+    let out = Command::new(MVGEN).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "mvgen {args:?} should fail");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(expected),
+        "mvgen {args:?}: {stderr:?} should end with one line saying {expected:?}"
+    );
+}
+
+/// A test song of `seconds` made by ffmpeg at 44.1 kHz: a tone and a pulsing high one,
+/// so that the pictures change.
+pub fn song(dir: &Path, seconds: u32) -> PathBuf {
+    let song = dir.join("song.wav");
+    let ok = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "aevalsrc=0.3*sin(2*PI*220*t)+0.2*sin(2*PI*3000*t)*lt(mod(t\\,0.5)\\,0.1)\
+             :s=44100:d={seconds}"
+        ))
+        .arg(&song)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg made no test song");
+    song
 }
