@@ -11,7 +11,10 @@
 //!   of the bytes that were loaded) and any change of model, the parameters and their
 //!   changes, missing frames and audio gaps and why, whether the bounce is complete, and
 //!   whether writing it has finished;
-//! - `bounce.mp4` (frames + audio) when `ffmpeg` is on `PATH`.
+//! - `bounce.mp4` when `ffmpeg` is on `PATH`: the frames and the audio in the session's
+//!   video format (the editor's Video row: size, aspect, fill), enlarged by the look's
+//!   enhancer where there is one, through `mvgen_video`, the same module `mvgen render`
+//!   and `mvgen video` use. The folder's manifest is `mvgen_video::bounce::Manifest`.
 //!
 //! **Which frames, which audio.** Frame k sits at timeline sample round(k·rate/fps) and is
 //! shown until frame k+1. A bounce holds every frame whose whole display interval its audio
@@ -39,9 +42,11 @@
 //! the start, rewritten at the end) says the bounce is incomplete.
 //!
 //! **Finishing** (the last frames, closing the WAV, the MP4 encode, the final manifest)
-//! runs on a thread of its own ([`Finishers`]), so neither the worker nor the host's main
-//! thread waits for an encode. The plugin waits for unfinished encodes only when it is
-//! destroyed, so that quitting a host right after a bounce still leaves a whole video.
+//! runs on a thread of its own ([`Finishers`]) at a low priority (nice 10, ffmpeg too),
+//! after the render, so neither the worker nor the host's main thread waits for an encode
+//! and the host's render is not slowed by it. The plugin waits for unfinished encodes
+//! only when it is destroyed (within [`FINISH_LIMIT`]), so that quitting a host right
+//! after a bounce still leaves a whole video.
 
 use crate::engine::Installed;
 use crate::handoff::{BounceCounts, BounceEnd, BounceStart, FramePacket, FrameParams};
@@ -49,7 +54,11 @@ use crate::params::MvGenParams;
 use crate::status::Status;
 use mvgen_core::frame::smooth_into;
 use mvgen_core::{Frame, FrameClock};
-use serde::Serialize;
+use mvgen_video::bounce::{
+    AudioGap, BounceParams, FrameEntry, Manifest, MissingFrame, ModelChange, ModelEntry,
+    ParamChange, VideoEntry,
+};
+pub use mvgen_video::bounce::{AUDIO, MANIFEST, VIDEO};
 use std::collections::VecDeque;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -59,10 +68,6 @@ use std::time::{Duration, Instant};
 
 /// Where bounces go when the session sets no folder.
 pub const EXPORT_DIR_ENV: &str = "MVGEN_EXPORT_DIR";
-pub const MANIFEST: &str = "manifest.json";
-pub const AUDIO: &str = "audio.wav";
-pub const VIDEO: &str = "bounce.mp4";
-const VIDEO_PART: &str = "bounce.mp4.part";
 
 fn home() -> Option<PathBuf> {
     std::env::var_os("HOME")
@@ -93,39 +98,6 @@ pub fn show_path(path: &Path) -> String {
 /// past it, the frames and the audio are on disk and the manifest says the video is not.
 pub const FINISH_LIMIT: Duration = Duration::from_secs(60);
 
-/// The parameters a bounce records (those of its first frame; changes are listed apart).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct BounceParams {
-    pub fps: u32,
-    pub input_gain_db: f32,
-    pub smoothing: f32,
-    pub execution: String,
-}
-
-/// An automated parameter changed at this frame.
-#[derive(Debug, Clone, Serialize)]
-struct ParamChange {
-    frame: i64,
-    input_gain_db: f32,
-    smoothing: f32,
-}
-
-/// Audio that never reached the worker, padded with silence.
-#[derive(Debug, Clone, Serialize)]
-struct AudioGap {
-    /// The timeline sample where it starts.
-    sample: i64,
-    /// Its length in samples (per channel).
-    samples: u64,
-}
-
-/// The model changed during the bounce: from this frame on, this model made the frames.
-#[derive(Debug, Clone, Serialize)]
-struct ModelChange {
-    from_frame: i64,
-    model: ModelEntry,
-}
-
 /// What the worker needs to export bounces; made on the main thread at activation. The
 /// folder and the parameters are read when each bounce starts.
 #[derive(Clone)]
@@ -135,75 +107,6 @@ pub struct ExportSetup {
     pub params: Arc<MvGenParams>,
     /// Where errors are also appended (the test tap's `errors.txt`), if anywhere.
     pub errors_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct FrameEntry {
-    file: String,
-    /// Frame index on the host timeline (frame 0 is at sample 0).
-    frame: i64,
-    /// The timeline sample the frame is at.
-    sample: i64,
-    /// The frame could not be made; the file repeats the frame before it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    missing: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct MissingFrame {
-    frame: i64,
-    sample: i64,
-    why: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ModelEntry {
-    name: String,
-    path: PathBuf,
-    sha256: String,
-    ngf: Option<u32>,
-    epochs: Option<u32>,
-    dataset: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    mvgen_version: &'static str,
-    /// The instance that bounced: the host's track name, or "MVGen N".
-    instance: &'a str,
-    /// The host's render this bounce is part of: bounces cut from one render (by a jump
-    /// on its timeline) share it.
-    render_id: String,
-    /// Why the bounce ended.
-    ended_by: Option<String>,
-    /// Every frame of the range was made and everything was written.
-    complete: bool,
-    /// Writing the bounce is over (false while it is still being written or encoded).
-    finished: bool,
-    error: Option<&'a str>,
-    /// Why the bounce is incomplete, in plain words.
-    problems: &'a [String],
-    /// How the plugin knew the host was rendering.
-    render_detected_by: &'static str,
-    fps: u32,
-    sample_rate_hz: u32,
-    channels: u16,
-    /// The timeline sample of `audio.wav`'s first sample: the first frame's.
-    start_sample: i64,
-    /// Audio samples per channel in `audio.wav`.
-    audio_samples: u64,
-    audio: &'static str,
-    video: Option<&'static str>,
-    model: Option<&'a ModelEntry>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    model_changes: &'a [ModelChange],
-    provider: Option<String>,
-    params: &'a BounceParams,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    param_changes: &'a [ParamChange],
-    missing_frames: &'a [MissingFrame],
-    audio_gaps: &'a [AudioGap],
-    frames: &'a [FrameEntry],
 }
 
 /// A frame that reached the worker, waiting until the audio covers it.
@@ -218,12 +121,11 @@ pub struct Bounce {
     start: BounceStart,
     clock: FrameClock,
     root: PathBuf,
-    params: BounceParams,
-    /// The automatable parameters of the last frame, and their changes.
+    /// What `manifest.json` says, kept as it grows.
+    manifest: Manifest,
+    /// The automatable parameters of the last frame.
     last_params: Option<FrameParams>,
-    param_changes: Vec<ParamChange>,
     status: Arc<Status>,
-    instance: String,
     /// The end mark: why it ended and what the audio thread lost in it.
     end: Option<BounceEnd>,
     /// Set once the first audio arrives.
@@ -242,13 +144,6 @@ pub struct Bounce {
     unwritten: Vec<f32>,
     /// The last frame written, repeated for a missing one.
     last_png: Option<Vec<u8>>,
-    frames: Vec<FrameEntry>,
-    missing: Vec<MissingFrame>,
-    gaps: Vec<AudioGap>,
-    problems: Vec<String>,
-    model: Option<ModelEntry>,
-    model_changes: Vec<ModelChange>,
-    provider: Option<String>,
 }
 
 struct Started {
@@ -268,23 +163,47 @@ impl Bounce {
         instance: String,
     ) -> Self {
         let p = &setup.params;
-        let params = BounceParams {
+        let clock = FrameClock::new(start.fps, setup.rate_hz);
+        let manifest = Manifest {
+            mvgen_version: env!("CARGO_PKG_VERSION").into(),
+            instance,
+            render_id: format!("{:016x}", start.render_id),
+            ended_by: None,
+            complete: false,
+            finished: false,
+            error: None,
+            problems: Vec::new(),
+            render_detected_by: start.detected.describe().into(),
             fps: start.fps.per_second(),
-            input_gain_db: p.input_gain_db.value(),
-            smoothing: p.smoothing.value(),
-            execution: format!("{:?}", p.execution.value()).to_lowercase(),
+            sample_rate_hz: setup.rate_hz,
+            channels: setup.channels,
+            start_sample: clock.frame_position(start.first_frame),
+            audio_samples: 0,
+            audio: AUDIO.into(),
+            video: None,
+            model: None,
+            model_changes: Vec::new(),
+            provider: None,
+            params: BounceParams {
+                fps: start.fps.per_second(),
+                input_gain_db: p.input_gain_db.value(),
+                smoothing: p.smoothing.value(),
+                execution: format!("{:?}", p.execution.value()).to_lowercase(),
+            },
+            param_changes: Vec::new(),
+            missing_frames: Vec::new(),
+            audio_gaps: Vec::new(),
+            frames: Vec::new(),
         };
         Self {
             root: p.export_folder(),
             next_frame: start.first_frame,
             received: 0,
             unwritten: Vec::new(),
-            params,
+            manifest,
             last_params: None,
-            param_changes: Vec::new(),
-            instance,
             end: None,
-            clock: FrameClock::new(start.fps, setup.rate_hz),
+            clock,
             setup,
             start,
             status,
@@ -294,13 +213,6 @@ impl Bounce {
             smoothing_primed: false,
             held: VecDeque::new(),
             last_png: None,
-            frames: Vec::new(),
-            missing: Vec::new(),
-            gaps: Vec::new(),
-            problems: Vec::new(),
-            model: None,
-            model_changes: Vec::new(),
-            provider: None,
         }
     }
 
@@ -322,11 +234,12 @@ impl Bounce {
     /// model swapped in during the bounce is recorded from the frame it first made.
     pub fn set_model(&mut self, installed: &Installed, frame: i64) {
         let info = &installed.info;
-        let current = self
+        let m = &mut self.manifest;
+        let current = m
             .model_changes
             .last()
             .map(|c| &c.model)
-            .or(self.model.as_ref());
+            .or(m.model.as_ref());
         if current.is_some_and(|m| m.sha256 == info.sha256 && m.path == info.path) {
             return;
         }
@@ -338,11 +251,11 @@ impl Bounce {
             epochs: info.epochs,
             dataset: info.dataset.clone(),
         };
-        if self.model.is_none() {
-            self.model = Some(entry);
-            self.provider = Some(installed.provider.to_string());
+        if m.model.is_none() {
+            m.model = Some(entry);
+            m.provider = Some(installed.provider.to_string());
         } else {
-            self.model_changes.push(ModelChange {
+            m.model_changes.push(ModelChange {
                 from_frame: frame,
                 model: entry,
             });
@@ -359,7 +272,7 @@ impl Bounce {
             self.begin();
         }
         let sample = self.clock.frame_position(self.start.first_frame) + self.received as i64;
-        self.gaps.push(AudioGap { sample, samples });
+        self.manifest.audio_gaps.push(AudioGap { sample, samples });
         let channels = self.setup.channels.max(1) as usize;
         self.received += samples;
         self.unwritten
@@ -450,7 +363,7 @@ impl Bounce {
             }
             Err(e) => self.fail(format!("creating {AUDIO}: {e}")),
         }
-        self.write_manifest(false, false, None);
+        self.write_manifest(false, false);
     }
 
     /// The frame the worker made for `packet`, or why it could not.
@@ -479,10 +392,10 @@ impl Bounce {
     fn note_params(&mut self, frame: i64, now: FrameParams) {
         match self.last_params {
             None => {
-                self.params.input_gain_db = now.input_gain_db;
-                self.params.smoothing = now.smoothing;
+                self.manifest.params.input_gain_db = now.input_gain_db;
+                self.manifest.params.smoothing = now.smoothing;
             }
-            Some(before) if before != now => self.param_changes.push(ParamChange {
+            Some(before) if before != now => self.manifest.param_changes.push(ParamChange {
                 frame,
                 input_gain_db: now.input_gain_db,
                 smoothing: now.smoothing,
@@ -522,12 +435,12 @@ impl Bounce {
 
     fn write_frame(&mut self, k: i64, shown: Result<Frame, String>) {
         let sample = self.clock.frame_position(k);
-        let file = format!("frame-{:06}.png", self.frames.len());
+        let file = format!("frame-{:06}.png", self.manifest.frames.len());
         let missing = shown.is_err();
         let png = match shown {
             Ok(frame) => frame.to_png(),
             Err(why) => {
-                self.missing.push(MissingFrame {
+                self.manifest.missing_frames.push(MissingFrame {
                     frame: k,
                     sample,
                     why,
@@ -542,7 +455,7 @@ impl Bounce {
             }
         }
         self.last_png = Some(png);
-        self.frames.push(FrameEntry {
+        self.manifest.frames.push(FrameEntry {
             file,
             frame: k,
             sample,
@@ -567,31 +480,83 @@ impl Bounce {
         }
         if self.error.is_some() {
             if !dir.as_os_str().is_empty() {
-                self.write_manifest(false, true, None);
+                self.write_manifest(false, true);
             }
             return None;
         }
-        let video = match self.mux(&dir) {
-            Ok(v) => v,
-            Err(e) => {
+        // The frames and the audio are all there now: say so before the encode.
+        self.write_manifest(false, false);
+        self.encode(&dir);
+        let complete = self.manifest.problems.is_empty();
+        self.write_manifest(complete, true);
+        Some(dir)
+    }
+
+    /// `bounce.mp4` in the session's video format, enlarged by the look's enhancer where
+    /// there is one. Without ffmpeg there is no video, and the manifest says why; an encode
+    /// that fails makes the bounce incomplete.
+    fn encode(&mut self, dir: &Path) {
+        if self.manifest.frames.is_empty() {
+            return;
+        }
+        let params = &self.setup.params;
+        let format = params.video_format();
+        let config = params.runtime_config();
+        let upscaler = self
+            .manifest
+            .model
+            .as_ref()
+            .and_then(|m| mvgen_video::enhancer_for(&m.path))
+            .filter(|_| format.picture_side() > mvgen_core::spectrogram::SIZE as u32)
+            .map(|path| mvgen_runtime::Enhancer::load(&path, &config).map_err(|e| (path, e)));
+        let upscaler = match upscaler {
+            Some(Ok(e)) => mvgen_video::Upscaler::Enhancer(Box::new(e)),
+            Some(Err((path, e))) => {
                 report(
                     &self.status,
                     &self.setup,
-                    format!("bounce export: no video: {e}"),
+                    format!(
+                        "bounce export: the enhancer {} did not load ({e}): enlarged with \
+                         a Lanczos filter instead",
+                        path.display()
+                    ),
                 );
-                None
+                mvgen_video::Upscaler::Lanczos
             }
+            None => mvgen_video::Upscaler::Lanczos,
         };
-        let complete = self.problems.is_empty();
-        self.write_manifest(complete, true, video);
-        Some(dir)
+        let video = dir.join(VIDEO);
+        match mvgen_video::encode_bounce(dir, &self.manifest, &video, format, upscaler, true) {
+            Ok(made) => {
+                self.manifest.video = Some(VideoEntry {
+                    file: VIDEO.into(),
+                    width: made.format.width(),
+                    height: made.format.height(),
+                    fill: made.format.fill().to_string(),
+                    upscaled_by: made.upscaled_by,
+                });
+            }
+            Err(mvgen_video::VideoError::NoFfmpeg) => {
+                nice_plug::nice_log!("bounce export: no {VIDEO}: ffmpeg is not installed");
+            }
+            Err(e) => {
+                let message = format!("{VIDEO} could not be encoded: {e}");
+                report(
+                    &self.status,
+                    &self.setup,
+                    format!("bounce export: {message}"),
+                );
+                self.manifest.problems.push(message);
+            }
+        }
     }
 
     /// Say in plain words why the bounce is incomplete, if it is.
     fn explain(&mut self) {
         let counts = self.end.map_or(BounceCounts::default(), |e| e.counts);
         let never_arrived = self
-            .missing
+            .manifest
+            .missing_frames
             .iter()
             .filter(|m| m.why == NEVER_ARRIVED)
             .count();
@@ -617,43 +582,47 @@ impl Bounce {
             if causes.is_empty() {
                 causes.push("the host skipped part of the timeline".into());
             }
-            self.problems.push(format!(
+            self.manifest.problems.push(format!(
                 "{never_arrived} frame(s) never reached the worker: {}",
                 causes.join("; ")
             ));
         }
-        let failed: Vec<&MissingFrame> = self
-            .missing
+        let m = &mut self.manifest;
+        let failed: Vec<&MissingFrame> = m
+            .missing_frames
             .iter()
-            .filter(|m| m.why != NEVER_ARRIVED)
+            .filter(|f| f.why != NEVER_ARRIVED)
             .collect();
         if let Some(first) = failed.first() {
-            self.problems.push(format!(
+            let said = format!(
                 "{} frame(s) were not generated (frame {}: {})",
                 failed.len(),
                 first.frame,
                 first.why
-            ));
+            );
+            m.problems.push(said);
         }
-        let gap_samples: u64 = self.gaps.iter().map(|g| g.samples).sum();
+        let gap_samples: u64 = m.audio_gaps.iter().map(|g| g.samples).sum();
         if gap_samples > 0 {
-            self.problems.push(format!(
+            let said = format!(
                 "{gap_samples} samples of audio never reached the worker (it stalled): \
                  {AUDIO} has silence in their place ({} gap(s), listed in audio_gaps)",
-                self.gaps.len()
-            ));
+                m.audio_gaps.len()
+            );
+            m.problems.push(said);
         }
-        if !self.model_changes.is_empty() {
+        if !m.model_changes.is_empty() {
             // Every frame was made, but not by one model: said, not a failure.
             nice_plug::nice_log!("the model changed during the bounce (listed in model_changes)");
         }
-        if self.frames.is_empty() {
-            self.problems.push(format!(
+        if m.frames.is_empty() {
+            let said = format!(
                 "the render ({} samples) was shorter than one frame: no frames",
                 self.received
-            ));
+            );
+            m.problems.push(said);
         }
-        if !self.problems.is_empty() {
+        if !self.manifest.problems.is_empty() {
             let dir = self
                 .dir()
                 .map(|d| d.display().to_string())
@@ -661,90 +630,30 @@ impl Bounce {
             report(
                 &self.status,
                 &self.setup,
-                format!("bounce {dir} is incomplete: {}", self.problems.join("; ")),
+                format!(
+                    "bounce {dir} is incomplete: {}",
+                    self.manifest.problems.join("; ")
+                ),
             );
         }
     }
 
-    fn write_manifest(&mut self, complete: bool, finished: bool, video: Option<&'static str>) {
+    fn write_manifest(&mut self, complete: bool, finished: bool) {
         let Some(started) = &self.started else {
             return;
         };
-        let manifest = Manifest {
-            mvgen_version: env!("CARGO_PKG_VERSION"),
-            instance: &self.instance,
-            render_id: format!("{:016x}", self.start.render_id),
-            ended_by: self.end.map(|e| e.reason.to_string()),
-            complete: complete && self.error.is_none(),
-            finished,
-            error: self.error.as_deref(),
-            problems: &self.problems,
-            render_detected_by: self.start.detected.describe(),
-            fps: self.params.fps,
-            sample_rate_hz: self.setup.rate_hz,
-            channels: self.setup.channels,
-            start_sample: self.clock.frame_position(self.start.first_frame),
-            audio_samples: started.wav_samples,
-            audio: AUDIO,
-            video,
-            model: self.model.as_ref(),
-            model_changes: &self.model_changes,
-            provider: self.provider.clone(),
-            params: &self.params,
-            param_changes: &self.param_changes,
-            missing_frames: &self.missing,
-            audio_gaps: &self.gaps,
-            frames: &self.frames,
-        };
+        let m = &mut self.manifest;
+        m.complete = complete && self.error.is_none();
+        m.finished = finished;
+        m.error = self.error.clone();
+        m.ended_by = self.end.map(|e| e.reason.to_string());
+        m.audio_samples = started.wav_samples;
         let path = started.dir.join(MANIFEST);
-        let written = serde_json::to_vec_pretty(&manifest)
+        let written = serde_json::to_vec_pretty(&*m)
             .map_err(std::io::Error::other)
             .and_then(|bytes| write_atomic(&path, &bytes));
         if let Err(e) = written {
             self.fail(format!("writing {}: {e}", path.display()));
-        }
-    }
-
-    /// `bounce.mp4` from the frames and the audio, when ffmpeg is on PATH.
-    fn mux(&self, dir: &Path) -> std::io::Result<Option<&'static str>> {
-        if self.frames.is_empty() {
-            return Ok(None);
-        }
-        if std::process::Command::new("ffmpeg")
-            .arg("-version")
-            .output()
-            .is_err()
-        {
-            return Ok(None);
-        }
-        // The frames and the audio start and end together.
-        let out = std::process::Command::new("ffmpeg")
-            .current_dir(dir)
-            .args(["-y", "-loglevel", "error", "-framerate"])
-            .arg(self.params.fps.to_string())
-            .args(["-i", "frame-%06d.png", "-i", AUDIO])
-            .args([
-                "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "256k"])
-            // AAC stops at 96 kHz.
-            .args(if self.setup.rate_hz > 96_000 {
-                &["-ar", "48000"][..]
-            } else {
-                &[]
-            })
-            // Written under another name and renamed when whole: a host that quits while
-            // it encodes leaves no broken video behind.
-            .args(["-f", "mp4"])
-            .arg(VIDEO_PART)
-            .output()?;
-        if out.status.success() {
-            std::fs::rename(dir.join(VIDEO_PART), dir.join(VIDEO))?;
-            Ok(Some(VIDEO))
-        } else {
-            Err(std::io::Error::other(
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ))
         }
     }
 }
@@ -783,6 +692,7 @@ impl Finishers {
         let spawned = std::thread::Builder::new()
             .name("mvgen-bounce-finish".into())
             .spawn(move || {
+                mvgen_video::lower_this_threads_priority();
                 if let Some(dir) = bounce.finish() {
                     nice_plug::nice_log!("bounce exported to {}", dir.display());
                     bounce.status.report(|r| r.last_bounce = Some(dir));

@@ -80,6 +80,16 @@ pub struct MvGenParams {
     /// Write the frames of every offline bounce (see `export.rs`).
     #[id = "export"]
     pub export: BoolParam,
+    /// The video a bounce is encoded as (`bounce.mp4`), in `mvgen render`'s words
+    /// (`--size`, `--aspect`, `--fill`). Parameters, so that every host saves them with
+    /// the session and can set them (Ardour lists only automatable parameters, so they
+    /// are); read once, when a bounce is finished.
+    #[id = "video_size"]
+    pub video_size: EnumParam<VideoSizeParam>,
+    #[id = "video_aspect"]
+    pub video_aspect: EnumParam<VideoAspectParam>,
+    #[id = "video_fill"]
+    pub video_fill: EnumParam<VideoFillParam>,
     /// The generator's path, saved with the session. Never touched by the audio thread.
     #[persist = "model"]
     pub model_path: std::sync::RwLock<Option<String>>,
@@ -90,6 +100,66 @@ pub struct MvGenParams {
     /// Models loaded before, newest first, for the editor's "Recent" menu.
     #[persist = "recent_models"]
     pub recent_models: std::sync::RwLock<Vec<String>>,
+}
+
+/// The size of a bounce's video (`bounce.mp4`): its short side. The ids are
+/// `mvgen render --size`'s words.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoSizeParam {
+    #[id = "256"]
+    #[name = "256 (as generated)"]
+    S256,
+    #[id = "720p"]
+    #[name = "720p"]
+    P720,
+    #[id = "1080p"]
+    #[name = "1080p"]
+    P1080,
+    #[id = "1440p"]
+    #[name = "1440p"]
+    P1440,
+    #[id = "2160p"]
+    #[name = "2160p (4K)"]
+    P2160,
+}
+
+/// The shape of a bounce's video; ids are `--aspect`'s words.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoAspectParam {
+    #[id = "16:9"]
+    #[name = "16:9"]
+    Wide,
+    #[id = "9:16"]
+    #[name = "9:16"]
+    Tall,
+    #[id = "1:1"]
+    #[name = "1:1"]
+    Square,
+    #[id = "4:5"]
+    #[name = "4:5"]
+    Portrait,
+}
+
+/// How the square picture fills a video that is not square; ids are `--fill`'s words.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoFillParam {
+    #[id = "blur"]
+    #[name = "Blur"]
+    Blur,
+    #[id = "mirror"]
+    #[name = "Mirror"]
+    Mirror,
+    #[id = "crop"]
+    #[name = "Crop"]
+    Crop,
+    #[id = "black"]
+    #[name = "Black"]
+    Black,
+}
+
+/// A variant's id: the word `mvgen render` takes for it.
+fn word<T: Enum + PartialEq + 'static>(param: &EnumParam<T>) -> &'static str {
+    T::ids().expect("video parameters have ids")[param.value().to_index()]
 }
 
 /// Threads for the CPU provider inside a DAW: the DAW needs the other cores.
@@ -145,6 +215,16 @@ impl MvGenParams {
         });
     }
 
+    /// The session's video format.
+    pub fn video_format(&self) -> mvgen_video::Format {
+        mvgen_video::Format::parse(
+            word(&self.video_size),
+            word(&self.video_aspect),
+            word(&self.video_fill),
+        )
+        .expect("every choice of the video parameters is a format")
+    }
+
     /// How a model loads now: the `execution` parameter and our thread budget.
     pub fn runtime_config(&self) -> mvgen_runtime::RuntimeConfig {
         mvgen_runtime::RuntimeConfig {
@@ -179,6 +259,9 @@ impl Default for MvGenParams {
             )
             .with_step_size(0.01),
             export: BoolParam::new("Export on bounce", true),
+            video_size: EnumParam::new("Video size", VideoSizeParam::P1080),
+            video_aspect: EnumParam::new("Video aspect", VideoAspectParam::Wide),
+            video_fill: EnumParam::new("Video fill", VideoFillParam::Blur),
             model_path: std::sync::RwLock::new(None),
             export_dir: std::sync::RwLock::new(None),
             recent_models: std::sync::RwLock::new(Vec::new()),
@@ -209,5 +292,23 @@ mod tests {
         p.set_export_folder(Path::new("/exports"));
         assert_eq!(p.saved_model().as_deref(), Some(Path::new("/m/g.onnx")));
         assert_eq!(p.export_folder(), Path::new("/exports"));
+    }
+
+    #[test]
+    fn every_video_choice_is_a_format_and_the_default_is_1080p_wide_blur() {
+        let f = MvGenParams::default().video_format();
+        assert_eq!(
+            (f.width(), f.height(), f.fill()),
+            (1920, 1080, mvgen_video::Fill::Blur)
+        );
+        let ids = |ids: Option<&'static [&'static str]>| ids.unwrap().to_vec();
+        for size in ids(VideoSizeParam::ids()) {
+            for aspect in ids(VideoAspectParam::ids()) {
+                for fill in ids(VideoFillParam::ids()) {
+                    let f = mvgen_video::Format::parse(size, aspect, fill);
+                    assert!(f.is_ok(), "{size} {aspect} {fill}: {f:?}");
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@ offline renders, the two Ardour has:
 - a track bounce with processing (`Track:bounce_range`, "Bounce (with processing)"),
   which calls every block `kRealtime` while it renders far faster than real time.
 Each must leave exactly one complete bounce: 600 frames at 30 fps, timeline frames
-0..599 from sample 0, an MP4 of 600 frames, and `audio.wav` equal to what Ardour
+0..599 from sample 0, an MP4 of 600 frames in the session's Video settings (720p 9:16,
+mirror, set by tests/ardour/new_session.lua), and `audio.wav` equal to what Ardour
 rendered, which equals the song bit for bit (the plugin never touches the audio). The two
 renders' frames equal each other and `mvgen render` of the song.
 
@@ -103,8 +104,11 @@ def check_bounce(bounce: pathlib.Path, song: np.ndarray, detected_by: str):
     assert wav.shape == (RATE * SECONDS, 2) and np.array_equal(wav.T.view(np.uint32), song.view(np.uint32)), \
         "audio.wav is not the rendered song"
     counted = run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-                   "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", bounce / "bounce.mp4"])
-    assert int(counted.stdout.strip()) == FRAMES
+                   "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0",
+                   bounce / "bounce.mp4"])
+    assert counted.stdout.strip() == f"720,1280,{FRAMES}", \
+        "bounce.mp4 is not in the session's format (720p 9:16) with every frame"
+    assert manifest["video"]["fill"] == "mirror"
 
 
 def pngs(bounce: pathlib.Path):

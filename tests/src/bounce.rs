@@ -186,3 +186,47 @@ pub fn which(program: &str) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
 }
+
+/// Run `mvgen` with `args`; panics with its stderr if it fails, else returns the stderr.
+pub fn mvgen(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(crate::mvgen())
+        .args(args)
+        .output()
+        .expect("running mvgen");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "mvgen {args:?}: {stderr}");
+    stderr
+}
+
+/// A video's frames decoded to RGB, one after another, and its width and height.
+pub fn decoded(video: &Path) -> (Vec<u8>, (u32, u32)) {
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(video)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let mut sides = text.trim().split(',').map(|v| v.parse::<u32>().unwrap());
+    let size = (sides.next().unwrap(), sides.next().unwrap());
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "decoding {}", video.display());
+    (out.stdout, size)
+}
+
+/// Peak signal-to-noise ratio of two equally long 8-bit buffers, in dB.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "different lengths");
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10()
+}

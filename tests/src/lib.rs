@@ -33,6 +33,17 @@ pub fn clap_bundle() -> PathBuf {
     path
 }
 
+/// The `mvgen` command line of this build (`cargo test --workspace` builds it).
+pub fn mvgen() -> PathBuf {
+    let path = root().join("target/debug/mvgen");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p mvgen` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
 /// The test venv's Python, with scipy, pedalboard and dawdreamer.
 pub fn python() -> PathBuf {
     let path = std::env::var_os("MVGEN_PYTHON")

@@ -355,6 +355,7 @@ impl EditorApp {
                 self.pick_export_folder();
             }
         });
+        self.video_row(ui, setter, report);
         if let Some(dir) = &report.last_bounce {
             ui.label(format!("Last bounce: {}", show_path(dir)));
         }
@@ -375,6 +376,37 @@ impl EditorApp {
             ui.label(RichText::new(error).color(Color32::from_rgb(240, 90, 90)));
         }
         ui.add_space(4.0);
+    }
+
+    /// The Video row: the format a bounce's video is encoded in (session-saved
+    /// parameters), its size in pixels, and what enlarges the frames.
+    fn video_row(
+        &mut self,
+        ui: &mut egui::Ui,
+        setter: &ParamSetter,
+        report: &crate::status::WorkerReport,
+    ) {
+        let p = &self.params;
+        ui.horizontal(|ui| {
+            ui.label("Video");
+            ui.add(ParamSlider::for_param(&p.video_size, setter));
+            ui.add(ParamSlider::for_param(&p.video_aspect, setter));
+            ui.add(ParamSlider::for_param(&p.video_fill, setter));
+            let format = p.video_format();
+            let enhanced = report
+                .model
+                .as_ref()
+                .and_then(|m| mvgen_video::enhancer_for(&m.path))
+                .is_some();
+            let by = if format.picture_side() <= 256 {
+                "as generated"
+            } else if enhanced {
+                "enhanced"
+            } else {
+                "Lanczos (no enhancer)"
+            };
+            ui.label(format!("{}x{}, {by}", format.width(), format.height()));
+        });
     }
 
     /// Paint the two pictures; true while the frame is still fading in.
