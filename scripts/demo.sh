@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build the release plugin bundles, install them where
-# Linux DAWs look (~/.clap, ~/.vst3), make a demo song, and render it to a music video
-# with the embedded default model.
+# The main job on a fresh machine: install what rendering needs (ffmpeg, ONNX Runtime),
+# build and install the release plugin bundles where Linux DAWs look (~/.clap, ~/.vst3)
+# and the `mvgen` command line (~/.local/bin, with its ONNX Runtime in ~/.local/lib/mvgen),
+# then render 20 s of a real song the default model never saw to a 1080p 16:9 music video.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+scripts/setup.sh --render
 echo "== building the release bundles"
 cargo xtask bundle mvgen-plugin --release
 mkdir -p ~/.clap ~/.vst3
@@ -15,16 +16,17 @@ cp -r target/bundled/mvgen-libs ~/.clap/
 cp -r target/bundled/MVGen.vst3 ~/.vst3/
 echo "installed ~/.clap/MVGen.clap (with ~/.clap/mvgen-libs) and ~/.vst3/MVGen.vst3"
 
+echo "== building mvgen"
 cargo build --release -p mvgen
+mkdir -p ~/.local/bin ~/.local/lib/mvgen
+install -m 755 target/release/mvgen ~/.local/bin/mvgen
+cp .deps/onnxruntime/*.so* ~/.local/lib/mvgen/
+echo "installed ~/.local/bin/mvgen (with ~/.local/lib/mvgen)"
+
 mkdir -p demo
-# 24 seconds of demo music in four sections of 6 s, so the reaction shows: a dark pad;
-# the pad with a kick; a bright lead, hi-hats and the kick (the drop); the lead alone.
-pad='(0.5-0.1*floor(t/6))*(0.3*sin(2*PI*110*t)+0.2*sin(2*PI*164.8*t)+0.15*sin(2*PI*220*t))'
-kick='between(t,6,18)*0.7*sin(2*PI*(50+100*exp(-30*mod(t,0.5)))*t)*exp(-10*mod(t,0.5))'
-lead='gte(t,12)*(0.5-0.25*gte(t,18))*(0.2*sin(2*PI*880*t)+0.12*sin(2*PI*1320*t)+0.1*sin(2*PI*2640*t))*(0.6+0.4*sin(2*PI*4*t))'
-hat='between(t,12,18)*0.25*(random(0)-0.5)*exp(-50*mod(t+0.25,0.5))'
-ffmpeg -hide_banner -loglevel error -y -f lavfi -i "aevalsrc='$pad+$kick+$lead+$hat':s=44100:d=24" demo/demo-song.wav
-target/release/mvgen spectrogram demo/demo-song.wav --at 14.0 -o demo/demo-spectrogram.png
-target/release/mvgen render demo/demo-song.wav -o demo/demo-video.mp4 --smoothing 0.3
-echo "wrote $PWD/demo/demo-video.mp4 (the embedded default model; the music changes every 6 s)"
-echo "and $PWD/demo/demo-spectrogram.png (what the model sees 14 s in, during the drop)"
+song=assets/demo/xeon-excerpt.ogg   # "xeon" by bart, CC BY-SA 3.0: assets/demo/README.md
+~/.local/bin/mvgen spectrogram "$song" --at 10.0 -o demo/demo-spectrogram.png
+~/.local/bin/mvgen render "$song" -o demo/demo-video.mp4 --size 1080p --aspect 16:9 --smoothing 0.3
+echo "wrote $PWD/demo/demo-video.mp4: 20 s of \"xeon\" (by bart, CC BY-SA 3.0; see"
+echo "assets/demo/README.md) at 1920x1080, with the embedded default model, which never heard it"
+echo "and $PWD/demo/demo-spectrogram.png (what the model sees 10 s in)"

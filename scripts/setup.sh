@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Installs what mvgen's build and tests need on a fresh Debian 12: system packages from
-# Debian and a Python venv (.venv) from the package index. Safe to run again: it only
-# installs what is missing. Needs a Rust toolchain (cargo 1.95 or newer) already present.
+# Installs what mvgen needs on a fresh Debian 12: system packages from Debian, a Python
+# venv (.venv) from the package index, and project-local libraries in .deps/. Safe to run
+# again: it only installs what is missing. Needs a Rust toolchain (cargo 1.95 or newer).
+#   scripts/setup.sh            everything the build and the tests need
+#   scripts/setup.sh --render   only what building and rendering need (scripts/demo.sh):
+#                               ffmpeg and ONNX Runtime; no test hosts, no libtorch
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+render_only=false
+[ "${1:-}" = --render ] && render_only=true
+
 command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (cargo 1.95+) on PATH" >&2; exit 1; }
 
-# ffmpeg: video decoding, muxing and test media.
+# ffmpeg: video decoding, encoding and muxing, and test media.
+# python3-venv: a venv on the system Python, whose pip fetches ONNX Runtime's wheel (and,
+#   for the tests, the test hosts).
+# For the tests only:
 # xvfb: a headless X server for the editor tests.
 # mesa-vulkan-drivers, libvulkan1: Vulkan on the CPU (lavapipe) where there is no GPU,
 #   for the editor's wgpu drawing in the tests (a GPU driver takes over where one is).
 # fonts-dejavu-core: the text in training loss plots.
-# python3-venv: the test venv, on a system Python.
 # ardour: a real DAW for the host tests (Ardour 7, driven headlessly by its Lua and
 #   export tools; about 100 MB).
-packages=(ffmpeg xvfb mesa-vulkan-drivers libvulkan1 fonts-dejavu-core python3 python3-venv python3-pip ardour)
+packages=(ffmpeg python3 python3-venv python3-pip)
+$render_only || packages+=(xvfb mesa-vulkan-drivers libvulkan1 fonts-dejavu-core ardour)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,7 +48,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=.venv/.requirements
-if ! cmp -s tests/python/requirements.txt "$stamp"; then
+if ! $render_only && ! cmp -s tests/python/requirements.txt "$stamp"; then
   echo "setup: installing the test venv's packages"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
   cp tests/python/requirements.txt "$stamp"
@@ -63,6 +72,10 @@ for wheel, member in [("onnxruntime-1.31.1-*.whl", "onnxruntime/capi/libonnxrunt
         with open(os.path.join(out, os.path.basename(member)), "wb") as f:
             f.write(z.read(member))
 PY
+fi
+
+if $render_only; then
+  exit 0
 fi
 
 # libtorch for the trainer's torch backend (tch 0.22 pins PyTorch 2.9.0), from PyTorch's

@@ -10,8 +10,9 @@ echo "== build the tests and the debug bundles (allocation checks on the audio t
 # apart from the workspace's, and cargo test would build wgpu, egui, ONNX Runtime's
 # bindings and the rest a second time. nice-plug-xtask passes the flags on to its cargo
 # build; --lib makes cargo put the plugin's library where the bundler looks for it.
-cargo xtask bundle mvgen-plugin --workspace --lib --tests
+# mvgen/torch: the trainer's libtorch backend is tested too.
+cargo xtask bundle mvgen-plugin --workspace --lib --tests --features mvgen/torch
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --features mvgen/torch
 echo "== host tests (pedalboard, dawdreamer, scipy)"
 .venv/bin/python -m pytest -q tests/python

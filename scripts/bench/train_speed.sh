@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/setup.sh
 python="$(scripts/torch-venv.sh)"
-cargo build --release -q -p mvgen
+cargo build --release -q -p mvgen --features torch
 exec "$python" scripts/bench/train_speed.py --mvgen target/release/mvgen "$@"
