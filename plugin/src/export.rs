@@ -750,6 +750,53 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A model swapped in during a bounce is recorded from the first frame it made, by
+    /// the hash of the bytes loaded: the same file re-exported under the same path counts
+    /// as a change, the same model reported again does not.
+    #[test]
+    fn a_model_that_changes_during_a_bounce_is_recorded_from_its_first_frame() {
+        let setup = ExportSetup {
+            rate_hz: 48_000,
+            channels: 2,
+            params: Arc::new(MvGenParams::default()),
+            errors_file: None,
+        };
+        let start = BounceStart {
+            timeline_sample: 0,
+            first_frame: 0,
+            fps: mvgen_core::Fps::F30,
+            export: true,
+            detected: crate::handoff::Detection::HostMode,
+            render_id: 7,
+        };
+        let mut bounce = Bounce::new(setup, start, Arc::new(Status::default()), "t".into());
+        let model = |path: &str, sha256: &str| Installed {
+            info: mvgen_core::model::ModelInfo {
+                path: path.into(),
+                sha256: sha256.into(),
+                ..Default::default()
+            },
+            provider: Default::default(),
+            config: Default::default(),
+        };
+        let (a, b, a_again) = (
+            model("/a.onnx", "aa"),
+            model("/b.onnx", "bb"),
+            model("/a.onnx", "cc"),
+        );
+        for (installed, frame) in [(&a, 0), (&a, 1), (&b, 7), (&b, 8), (&a_again, 12)] {
+            bounce.set_model(installed, frame);
+        }
+        let m = &bounce.manifest;
+        assert_eq!(m.model.as_ref().map(|m| m.sha256.as_str()), Some("aa"));
+        let changes: Vec<(i64, &str)> = m
+            .model_changes
+            .iter()
+            .map(|c| (c.from_frame, c.model.sha256.as_str()))
+            .collect();
+        assert_eq!(changes, [(7, "bb"), (12, "cc")]);
+    }
+
     #[test]
     fn paths_under_home_read_from_tilde() {
         let home = home().expect("HOME is set");

@@ -63,7 +63,8 @@ def test_parameters_are_visible_and_settable(vst3_path):
     engine = daw.RenderEngine(RATE, BLOCK)
     plugin = engine.make_plugin_processor("mvgen", vst3_path)
     names = [p["name"] for p in plugin.get_parameters_description()]
-    assert names == ["FPS", "Input gain", "Execution", "Smoothing", "Export on bounce"]
+    assert names == ["FPS", "Input gain", "Execution", "Smoothing", "Export on bounce",
+                     "Video size", "Video aspect", "Video fill"]
     assert plugin.get_parameter_text(0) == "30 fps"
     plugin.set_parameter(0, 1.0)  # normalised: the last choice
     assert plugin.get_parameter_text(0) == "60 fps"

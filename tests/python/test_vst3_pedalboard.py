@@ -47,7 +47,9 @@ def test_bad_samples_pass_through_untouched(plugin):
 
 
 def test_parameters_are_visible_and_settable(plugin):
-    assert set(plugin.parameters) == {"fps", "input_gain_db", "execution", "smoothing", "export_on_bounce"}
+    assert set(plugin.parameters) == {"fps", "input_gain_db", "execution", "smoothing",
+                                      "export_on_bounce", "video_size", "video_aspect",
+                                      "video_fill"}
     assert plugin.export_on_bounce == True  # noqa: E712 (pedalboard's own bool type)
     plugin.smoothing = 0.5
     assert plugin.smoothing == pytest.approx(0.5, abs=0.01)
@@ -58,6 +60,8 @@ def test_parameters_are_visible_and_settable(plugin):
     assert plugin.input_gain_db == pytest.approx(6.0, abs=0.05)
     with pytest.raises(ValueError):
         plugin.fps = "31 fps"
+    plugin.video_aspect = "9:16"
+    assert plugin.video_aspect == "9:16"
 
 
 def test_state_round_trips(vst3_path):
@@ -78,12 +82,14 @@ def _exported(exports):
     return sorted(exports.glob("bounce-*"))
 
 
-def test_an_offline_process_call_is_one_complete_bounce(vst3_path, tmp_path, test_models):
+@pytest.mark.parametrize("audio_kind", ["stereo", "mono with NaN"])
+def test_an_offline_process_call_is_one_complete_bounce(vst3_path, tmp_path, test_models, audio_kind):
     """pedalboard renders offline with a transport that never rolls (no play head): 5 s of
     a song is one bounce of 150 frames at 30 fps on the plugin's own frame clock, with the
-    audio under them. The blocks pedalboard runs while loading a plugin are no bounce. The
-    bounce ends when the host deactivates the plugin (the next process() call, or when
-    the plugin is deleted)."""
+    audio under them, and a bounce.mp4 of those frames with stereo audio, whatever the
+    track held (mono, NaN samples). The blocks pedalboard runs while loading a plugin are
+    no bounce. The bounce ends when the host deactivates the plugin (the next process()
+    call, or when the plugin is deleted)."""
     # Instances left from other tests bounce what they hold when they go: not here.
     gc.collect()
     exports = tmp_path / "exports"
@@ -91,7 +97,9 @@ def test_an_offline_process_call_is_one_complete_bounce(vst3_path, tmp_path, tes
     os.environ["MVGEN_MODEL"] = str(test_models / "unet256_ngf8.onnx")
     try:
         plugin = pedalboard.load_plugin(vst3_path)
-        audio = music(21, 44100, 5.0)
+        audio = music(21, 44100, 5.0, channels=2 if audio_kind == "stereo" else 1)
+        if audio_kind == "mono with NaN":
+            audio[0, 1000:1100] = np.nan
         out = plugin.process(audio, 44100)
         del plugin
         gc.collect()
@@ -108,8 +116,15 @@ def test_an_offline_process_call_is_one_complete_bounce(vst3_path, tmp_path, tes
     frames = manifest["frames"]
     assert len(frames) == 150
     assert [f["sample"] for f in frames] == [(2 * k * 44100 + 30) // 60 for k in range(150)]
-    wav, rate = soundfile.read(bounces[0] / "audio.wav", dtype="float32")
-    assert rate == 44100 and np.array_equal(wav.T, audio)
+    wav, rate = soundfile.read(bounces[0] / "audio.wav", dtype="float32", always_2d=True)
+    assert rate == 44100 and np.array_equal(wav.T.view(np.uint32), audio.view(np.uint32))
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=codec_type,nb_read_frames,channels", "-of", "json", bounces[0] / "bounce.mp4"],
+        capture_output=True, text=True, check=True)
+    streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
+    assert streams["video"]["nb_read_frames"] == "150"
+    assert streams["audio"]["channels"] == 2
 
 
 def test_a_run_too_short_to_be_a_render_says_so(vst3_path, tmp_path):

@@ -13,6 +13,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
+/// A bounce's `audio.wav` is what the host played, NaN and infinities included (the
+/// plugin passes them through untouched). AAC refuses them, so they are silence in the
+/// video.
+const AUDIO_FILTER: &str = "aeval=exprs='if(isnan(val(ch))+isinf(val(ch)),0,val(ch))':c=same";
+
 /// Why a video could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
@@ -78,16 +83,11 @@ impl VideoWriter {
             .args(["-map", "[v]"]);
         if settings.audio.is_some() {
             command
-                .args([
-                    "-map",
-                    "1:a",
-                    "-c:a",
-                    "aac",
-                    "-b:a",
-                    &format!("{AUDIO_KBPS}k"),
-                ])
-                // AAC stops at 96 kHz; 48 kHz is every platform's rate.
-                .args(["-ar", "48000", "-shortest"]);
+                .args(["-map", "1:a", "-af", AUDIO_FILTER])
+                .args(["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k")])
+                // Stereo at 48 kHz, every platform's: mono is spread to both sides,
+                // more channels are mixed down, and AAC stops at 96 kHz anyway.
+                .args(["-ac", "2", "-ar", "48000", "-shortest"]);
         }
         command
             .args([
@@ -315,6 +315,83 @@ fn even(n: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever the host played, mono or many channels, NaN or infinite samples, the
+    /// video gets its audio: stereo, finite, and as loud as the finite samples.
+    #[test]
+    fn any_channel_count_and_bad_samples_make_stereo_audio() {
+        let dir = std::env::temp_dir().join(format!("mvgen-audio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for channels in [1u16, 2, 6] {
+            let wav = dir.join(format!("{channels}.wav"));
+            let spec = hound::WavSpec {
+                channels,
+                sample_rate: 44100,
+                bits_per_sample: 32,
+                sample_format: hound::SampleFormat::Float,
+            };
+            let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+            for i in 0..44100 {
+                for c in 0..channels {
+                    let s = match i % 7 {
+                        0 if c == 0 => f32::NAN,
+                        1 => f32::INFINITY,
+                        _ => 0.5 * (i as f32 * 0.06).sin(),
+                    };
+                    writer.write_sample(s).unwrap();
+                }
+            }
+            writer.finalize().unwrap();
+            let output = dir.join(format!("{channels}.mp4"));
+            let settings = EncodeSettings {
+                format: Format::parse("256", "1:1", "black").unwrap(),
+                fps: 30,
+                input_side: 256,
+                audio: Some(wav),
+                low_priority: false,
+            };
+            let mut writer = VideoWriter::create(&output, &settings).unwrap();
+            for _ in 0..30 {
+                writer.push(&vec![90u8; 256 * 256 * 3]).unwrap();
+            }
+            writer
+                .finish()
+                .unwrap_or_else(|e| panic!("{channels} channels: {e}"));
+            let decoded = Command::new("ffmpeg")
+                .args(["-v", "error", "-i"])
+                .arg(&output)
+                .args(["-map", "0:a", "-f", "f32le", "-"])
+                .output()
+                .unwrap();
+            assert!(
+                decoded.status.success(),
+                "{channels} channels: not decodable"
+            );
+            let samples: Vec<f32> = decoded
+                .stdout
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            assert!(samples.iter().all(|s| s.is_finite()), "{channels} channels");
+            let (left, right): (Vec<f32>, Vec<f32>) =
+                samples.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
+            let rms = |x: &[f32]| (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt();
+            for (side, rms) in [("left", rms(&left)), ("right", rms(&right))] {
+                assert!(
+                    rms > 0.1,
+                    "{channels} channels: the {side} side is silent ({rms})"
+                );
+            }
+            let probe = Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "a"])
+                .args(["-show_entries", "stream=channels", "-of", "csv=p=0"])
+                .arg(&output)
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "2");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Every aspect with every fill, at 1080p (4:5 has odd bands there), from the
     /// generator's side and from the enhancer's: ffmpeg takes the graph and makes frames
