@@ -18,13 +18,15 @@ command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (carg
 #   for the tests, the test hosts).
 # For the tests only:
 # xvfb: a headless X server for the editor tests.
+# xserver-xorg-core, xserver-xorg-video-dummy: an X server with two monitors for the
+#   stage test (Xvfb has one monitor a screen; winit counts RandR CRTCs).
 # mesa-vulkan-drivers, libvulkan1: Vulkan on the CPU (lavapipe) where there is no GPU,
 #   for the editor's wgpu drawing in the tests (a GPU driver takes over where one is).
 # fonts-dejavu-core: the text in training loss plots.
 # ardour: a real DAW for the host tests (Ardour 7, driven headlessly by its Lua and
 #   export tools; about 100 MB).
 packages=(ffmpeg python3 python3-venv python3-pip)
-$render_only || packages+=(xvfb mesa-vulkan-drivers libvulkan1 fonts-dejavu-core ardour)
+$render_only || packages+=(xvfb xserver-xorg-core xserver-xorg-video-dummy mesa-vulkan-drivers libvulkan1 fonts-dejavu-core ardour)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

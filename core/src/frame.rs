@@ -101,11 +101,31 @@ pub fn planes_to_rgb8(planes: &[f32], rgb: &mut Vec<u8>) {
     let (r, rest) = planes.split_at(n);
     let (g, b) = rest.split_at(n);
     for (((px, &r), &g), &b) in rgb.chunks_exact_mut(3).zip(r).zip(g).zip(b) {
-        let level = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8;
         px[0] = level(r);
         px[1] = level(g);
         px[2] = level(b);
     }
+}
+
+/// [`planes_to_rgb8`]'s levels as opaque RGBA, into `rgba` (4 bytes a pixel): the live
+/// feed's texture upload.
+pub fn planes_to_rgba8(planes: &[f32], rgba: &mut [u8]) {
+    let n = planes.len() / 3;
+    assert_eq!(rgba.len(), 4 * n, "RGBA of the planes' pixels");
+    let (r, rest) = planes.split_at(n);
+    let (g, b) = rest.split_at(n);
+    for (((px, &r), &g), &b) in rgba.chunks_exact_mut(4).zip(r).zip(g).zip(b) {
+        px[0] = level(r);
+        px[1] = level(g);
+        px[2] = level(b);
+        px[3] = 255;
+    }
+}
+
+/// A value in [-1, 1] as an 8-bit level, rounded (truncating after +0.5, which vectorises).
+#[inline(always)]
+fn level(v: f32) -> u8 {
+    ((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8
 }
 
 /// Temporal smoothing between consecutive generated frames, shared by the editor, the
@@ -130,6 +150,20 @@ mod tests {
         let frame = Frame::from_rgb8(&rgb).unwrap();
         assert_eq!(frame.to_rgb8(), rgb);
         assert!(Frame::from_rgb8(&rgb[1..]).is_none());
+    }
+
+    #[test]
+    fn rgba_has_the_rgb_levels_and_is_opaque() {
+        let rgb: Vec<u8> = (0..3 * SIZE * SIZE).map(|i| (i * 11 % 256) as u8).collect();
+        let frame = Frame::from_rgb8(&rgb).unwrap();
+        let mut rgba = vec![0u8; 4 * SIZE * SIZE];
+        planes_to_rgba8(&frame.planes, &mut rgba);
+        let back: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert_eq!(back, rgb);
+        assert!(rgba.chunks_exact(4).all(|p| p[3] == 255));
     }
 
     #[test]

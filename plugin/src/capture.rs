@@ -1083,6 +1083,8 @@ impl Capture {
                         window_end: end,
                         window,
                         audio_mark: 0,
+                        // clock_gettime through the vDSO: no system call, no lock.
+                        sound_at_ns: mvgen_feed::now_ns(),
                         params: self.params,
                     });
                     if sent {

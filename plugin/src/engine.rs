@@ -36,6 +36,8 @@ pub struct JobFrame {
     pub frame: i64,
     pub timeline_sample: i64,
     pub window_end: WindowEnd,
+    /// When its sound reached the plugin ([`mvgen_feed::now_ns`]).
+    pub sound_at_ns: u64,
 }
 
 /// One window to generate from, and the frame it becomes. The buffers go back and forth
@@ -111,6 +113,7 @@ impl Engine {
                     frame: 0,
                     timeline_sample: 0,
                     window_end: WindowEnd::from_first_column(0),
+                    sound_at_ns: 0,
                 },
                 window: Box::default(),
                 image: Box::default(),

@@ -42,6 +42,9 @@ pub struct FramePacket {
     pub window: Box<SpectrogramWindow>,
     /// Export audio samples written before this packet was sent.
     pub audio_mark: u64,
+    /// When the audio that completes the window reached the plugin, on the clock every
+    /// process shares ([`mvgen_feed::now_ns`]): a stage measures its latency from it.
+    pub sound_at_ns: u64,
     /// The parameters at the block that sent it, recorded by a bounce as they change.
     pub params: FrameParams,
 }
@@ -324,6 +327,7 @@ mod tests {
             window_end: WindowEnd::from_first_column(frame),
             window,
             audio_mark: 0,
+            sound_at_ns: 0,
             params: FrameParams::default(),
         }
     }

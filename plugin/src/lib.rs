@@ -51,6 +51,9 @@ pub struct MvGen {
     mode: ModeFollower,
     /// Bounces still being finished (encoded) when a bounce ends.
     finishers: Arc<Finishers>,
+    /// The instance's feed slot for stages, made at the first activation and kept for the
+    /// instance's life (`Err`: it could not be made, said once).
+    feed: Option<Result<Arc<mvgen_feed::Publisher>, ()>>,
 }
 
 impl Default for MvGen {
@@ -70,6 +73,7 @@ impl Default for MvGen {
             engine: None,
             mode: ModeFollower::default(),
             finishers: Arc::default(),
+            feed: None,
         }
     }
 }
@@ -79,6 +83,24 @@ impl MvGen {
     /// the generator's thread. Main thread, while the host does not process; waits at most
     /// `capture::OFFLINE_WAIT_LIMIT` for the audio side and `worker::WORKER_STOP_LIMIT`
     /// for the worker.
+    /// The instance's feed slot, made the first time it is asked for. Main thread.
+    fn feed(&mut self) -> Option<Arc<mvgen_feed::Publisher>> {
+        let status = &self.status;
+        let made = self
+            .feed
+            .get_or_insert_with(|| match mvgen_feed::Publisher::create() {
+                Ok(slot) => {
+                    status.set_feed_number(slot.number());
+                    Ok(Arc::new(slot))
+                }
+                Err(e) => {
+                    nice_log!("no live feed for stages: {e}");
+                    Err(())
+                }
+            });
+        made.as_ref().ok().cloned()
+    }
+
     fn shut_down(&mut self) {
         let tail = self
             .capture
@@ -240,6 +262,7 @@ impl Plugin for MvGen {
                 export,
                 params: self.params.clone(),
                 finishers: self.finishers.clone(),
+                feed: self.feed(),
             },
         ) {
             Ok(worker) => {
@@ -343,3 +366,27 @@ impl Vst3Plugin for MvGen {
 
 nice_export_clap!(MvGen);
 nice_export_vst3!(MvGen);
+
+/// The `mvgen` program that opens stages: `MVGEN_BIN`, else the one shipped in the
+/// plugin's bundle (beside the plugin, or in `mvgen-libs/` there, as ONNX Runtime is),
+/// else one on `PATH`.
+pub fn stage_binary() -> Option<std::path::PathBuf> {
+    if let Some(bin) = std::env::var_os("MVGEN_BIN") {
+        return Some(bin.into());
+    }
+    let own = mvgen_runtime::library::own_binary_dir();
+    let beside = own.iter().flat_map(|dir| {
+        [
+            dir.join("mvgen"),
+            dir.join(mvgen_runtime::library::LIB_DIR).join("mvgen"),
+        ]
+    });
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("mvgen"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    beside.chain(on_path).find(|p| p.is_file())
+}

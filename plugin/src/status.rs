@@ -9,7 +9,7 @@ use mvgen_core::ModelInfo;
 use mvgen_runtime::ProviderReport;
 use mvgen_runtime::RuntimeConfig;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default, Debug)]
@@ -64,6 +64,12 @@ pub struct Status {
     load_request: Mutex<Option<LoadRequest>>,
     /// This instance's number in the process, from 1: "MVGen 2".
     instance_number: u64,
+    /// Its number on the machine, from its feed slot (0: no slot). Names it when the host
+    /// gives no track name, so that two hosts' instances are told apart on a stage.
+    feed_number: AtomicU64,
+    /// A stage shows this instance (its feed slot's watch has not run out), as the worker
+    /// last saw.
+    stage_watching: AtomicBool,
     /// The host's name for the track this instance is on, where it says (CLAP track-info,
     /// VST3 `IInfoListener`).
     track_name: Mutex<Option<String>>,
@@ -133,7 +139,28 @@ impl Status {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| format!("MVGen {}", self.instance_number))
+            .unwrap_or_else(|| {
+                let feed = self.feed_number.load(Ordering::Relaxed);
+                format!(
+                    "MVGen {}",
+                    if feed > 0 { feed } else { self.instance_number }
+                )
+            })
+    }
+
+    /// The instance has a feed slot, number `n` on this machine.
+    pub fn set_feed_number(&self, n: u32) {
+        self.feed_number.store(n.into(), Ordering::Relaxed);
+    }
+
+    /// Whether a stage shows this instance.
+    pub fn stage_watching(&self) -> bool {
+        self.stage_watching.load(Ordering::Acquire)
+    }
+
+    /// The worker saw a stage's watch (or its end).
+    pub fn set_stage_watching(&self, watching: bool) {
+        self.stage_watching.store(watching, Ordering::Release);
     }
 
     /// The host named the track. Main thread.
@@ -154,10 +181,10 @@ impl Status {
         self.editor.get().is_some_and(|e| e.is_open())
     }
 
-    /// Whether anyone looks at live frames: the editor window, or a [`Watch`] holder. The
-    /// worker runs the generator live only then.
+    /// Whether anyone looks at live frames: the editor window, a stage, or a [`Watch`]
+    /// holder. The worker runs the generator live only then.
     pub fn is_watched(&self) -> bool {
-        self.editor_open() || self.watchers.load(Ordering::Acquire) > 0
+        self.editor_open() || self.stage_watching() || self.watchers.load(Ordering::Acquire) > 0
     }
 
     /// Register a live consumer of frames until the returned guard drops.

@@ -34,8 +34,10 @@ use crate::export::{Bounce, ExportSetup, Finishers};
 use crate::handoff::{BounceEnd, BounceStart, FramePacket, Message, WorkerSide};
 use crate::params::{MvGenParams, RECENT_MODELS};
 use crate::status::{LoadRequest, Status};
+use mvgen_core::frame::{planes_to_rgba8, smooth_into};
 use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Frame, SpectrogramWindow};
+use mvgen_feed::Publisher;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +93,8 @@ pub struct WorkerSetup {
     /// The session, where a chosen model is saved once it loads.
     pub params: Arc<MvGenParams>,
     pub finishers: Arc<Finishers>,
+    /// The instance's feed slot, for stages (none where it could not be made).
+    pub feed: Option<Arc<Publisher>>,
 }
 
 pub struct Worker {
@@ -171,6 +175,58 @@ struct State {
     bounces_lost: u64,
     tap: Option<Tap>,
     stall: Option<Stall>,
+    feed: Option<Feed>,
+}
+
+/// What the worker shows stages: the frames it publishes, smoothed as the editor and the
+/// export smooth them, in the instance's feed slot; and whether a stage watches.
+struct Feed {
+    slot: Arc<Publisher>,
+    /// The smoothed frame, as shown.
+    shown: Frame,
+    primed: bool,
+    rgba: Vec<u8>,
+    last_beat: Option<Instant>,
+}
+
+/// How often the worker says in its slot that the instance is alive (and renames it).
+const FEED_BEAT: Duration = Duration::from_millis(250);
+
+impl Feed {
+    fn new(slot: Arc<Publisher>) -> Self {
+        Self {
+            slot,
+            shown: Frame::default(),
+            primed: false,
+            rgba: vec![0; mvgen_feed::FRAME_BYTES],
+            last_beat: None,
+        }
+    }
+
+    /// Once a loop: whether a stage watches, and now and then a heartbeat and the name.
+    fn tick(&mut self, status: &Status) {
+        status.set_stage_watching(self.slot.watched());
+        if self.last_beat.is_some_and(|at| at.elapsed() < FEED_BEAT) {
+            return;
+        }
+        self.last_beat = Some(Instant::now());
+        self.slot.alive();
+        let name = status.instance_name();
+        if name != self.slot.name() {
+            self.slot.set_name(&name);
+        }
+    }
+
+    fn publish(&mut self, at: JobFrame, image: &Frame, smoothing: f32, fps: f32) {
+        smooth_into(
+            &mut self.shown,
+            image,
+            if self.primed { smoothing } else { 0.0 },
+        );
+        self.primed = true;
+        planes_to_rgba8(self.shown.planes(), &mut self.rgba);
+        self.slot.publish(&self.rgba, at.frame, at.sound_at_ns, fps);
+    }
 }
 
 impl State {
@@ -201,6 +257,7 @@ impl State {
             bounces_lost: 0,
             tap,
             stall: Stall::from_env(STALL_ENV),
+            feed: setup.feed.map(Feed::new),
             status,
         };
         if let Some(i) = state.engine.installed() {
@@ -226,6 +283,9 @@ impl State {
                 self.arrived(loaded);
             }
             self.stopping = stop.load(Ordering::Acquire);
+            if let Some(feed) = &mut self.feed {
+                feed.tick(&self.status);
+            }
             self.collect(Duration::ZERO);
             self.feed_live();
             self.say_notices();
@@ -587,6 +647,10 @@ impl State {
             None => out.image = None,
         }
         self.publish.publish();
+        if let (Some(feed), Some(image)) = (&mut self.feed, image) {
+            let fps = mvgen_core::Fps::from(self.params.fps.value()).per_second() as f32;
+            feed.publish(at, image, self.params.smoothing.value(), fps);
+        }
         self.status.notify_editor();
     }
 
@@ -654,6 +718,7 @@ fn job_frame(packet: &FramePacket) -> JobFrame {
         frame: packet.frame,
         timeline_sample: packet.timeline_sample,
         window_end: packet.window_end,
+        sound_at_ns: packet.sound_at_ns,
     }
 }
 
@@ -815,6 +880,7 @@ mod tests {
                 },
                 params: params.clone(),
                 finishers: Arc::default(),
+                feed: None,
             },
         )
         .unwrap()

@@ -39,6 +39,7 @@ fn packet(frame: i64, window: Box<mvgen_core::SpectrogramWindow>) -> FramePacket
         window_end: WindowEnd::from_first_column(frame),
         window,
         audio_mark: 0,
+        sound_at_ns: 0,
         params: Default::default(),
     }
 }
@@ -71,6 +72,7 @@ fn a_job_in_flight_at_deactivation_does_not_block_the_next_activation() {
         },
         params: params.clone(),
         finishers: Arc::default(),
+        feed: None,
     };
 
     // First activation: someone watches, one live frame goes to the generator.

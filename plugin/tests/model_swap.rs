@@ -58,6 +58,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
             },
             params: params.clone(),
             finishers: Arc::default(),
+            feed: None,
         },
     )
     .unwrap();
@@ -83,6 +84,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
             window_end: WindowEnd::from_first_column(frame),
             window,
             audio_mark: 0,
+            sound_at_ns: 0,
             params: Default::default(),
         }));
     };

@@ -27,6 +27,43 @@ pub struct Xvfb {
 impl Xvfb {
     /// Start Xvfb on a free display and point `DISPLAY` at it; its messages go to `log`.
     pub fn start(log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(
+            log,
+            "Xvfb (install xvfb; scripts/setup.sh does)",
+            |display| {
+                let mut command = Command::new("Xvfb");
+                command
+                    .args([display, "-screen", "0", "2560x1600x24", "-nolisten", "tcp"])
+                    .args(["-noreset", "-extension", "Composite"]);
+                command
+            },
+        )
+    }
+
+    /// Start Xorg with two 1280x720 monitors side by side (`tests/stage/two-monitors.conf`,
+    /// its dummy driver) on a free display and point `DISPLAY` at it. Xorg, unlike Xvfb,
+    /// runs as root only.
+    pub fn two_monitors(log: &Path) -> anyhow::Result<Self> {
+        let config = crate::root().join("tests/stage/two-monitors.conf");
+        let how = "Xorg with the dummy driver (install xserver-xorg-core and \
+                   xserver-xorg-video-dummy, and run as root; scripts/setup.sh installs them)";
+        Self::start_with(log, how, |display| {
+            let mut command = Command::new("Xorg");
+            command
+                .arg(display)
+                .arg("-config")
+                .arg(&config)
+                .args(["-noreset", "-nolisten", "tcp", "-logfile"])
+                .arg(log.with_extension("xorg.log"));
+            command
+        })
+    }
+
+    fn start_with(
+        log: &Path,
+        what: &str,
+        server: impl Fn(&str) -> Command,
+    ) -> anyhow::Result<Self> {
         for n in 90 + std::process::id() % 200.. {
             if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
                 || Path::new(&format!("/tmp/.X{n}-lock")).exists()
@@ -34,7 +71,7 @@ impl Xvfb {
                 continue;
             }
             let display = format!(":{n}");
-            let mut command = Command::new("Xvfb");
+            let mut command = server(&display);
             // SAFETY: prctl is async-signal-safe. The server dies with this process, even
             // when a test aborts without unwinding.
             unsafe {
@@ -44,26 +81,19 @@ impl Xvfb {
                 });
             }
             let mut child = command
-                .args([
-                    &display,
-                    "-screen",
-                    "0",
-                    "2560x1600x24",
-                    "-nolisten",
-                    "tcp",
-                    "-noreset",
-                ])
-                .args(["-extension", "Composite"])
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(log)?)
                 .spawn()
-                .context("starting Xvfb: install xvfb (scripts/setup.sh does)")?;
+                .with_context(|| format!("starting {what}"))?;
             let socket = format!("/tmp/.X11-unix/X{n}");
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(20) {
                 if let Some(status) = child.try_wait()? {
+                    if n > 90 + std::process::id() % 200 + 20 {
+                        bail!("{what} did not start ({status}): see {}", log.display());
+                    }
                     // Lost a race for this display number: try the next.
-                    eprintln!("Xvfb {display} exited ({status}), trying another display");
+                    eprintln!("X server {display} exited ({status}), trying another display");
                     break;
                 }
                 if Path::new(&socket).exists() {

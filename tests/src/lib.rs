@@ -8,6 +8,7 @@ pub mod bounce;
 pub mod clap_host;
 pub mod editor_host;
 pub mod signals;
+pub mod stage_host;
 pub mod tap;
 
 use std::path::PathBuf;

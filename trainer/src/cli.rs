@@ -23,6 +23,10 @@ pub enum Command {
     /// Make a video in any format from a bounce folder's frames and audio (the folder is
     /// only read).
     Video(VideoArgs),
+    /// Show the live frames of a running MVGen instance on a screen of its own: a second
+    /// monitor, a projector, or a window OBS captures. Keys: F fullscreen, M next
+    /// monitor, Tab next instance, Esc leave fullscreen.
+    Stage(StageArgs),
     /// Build, make or look at Pix2Pix datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -359,6 +363,29 @@ pub struct FormatArgs {
     /// Enlarge with a Lanczos filter, even where there is an enhancer.
     #[arg(long)]
     pub no_enhancer: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StageArgs {
+    /// Name the running instances and the monitors, and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// The monitor to show on, by its number in --list (default: the primary one).
+    #[arg(long)]
+    pub monitor: Option<usize>,
+    /// Borderless fullscreen on that monitor.
+    #[arg(long)]
+    pub fullscreen: bool,
+    /// The instance to show, by name as --list gives it (default: the most recently
+    /// active one).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// The picture's shape: 16:9, 9:16, 1:1 or 4:5 (default: the window's).
+    #[arg(long)]
+    pub aspect: Option<String>,
+    /// How the square picture fills the rest: blur, mirror, crop or black.
+    #[arg(long, default_value = "blur")]
+    pub fill: String,
 }
 
 #[derive(clap::Args, Debug)]

@@ -31,6 +31,7 @@ fn run(command: cli::Command) -> anyhow::Result<()> {
         cli::Command::Spectrogram(args) => spectrogram::run(&args),
         cli::Command::Render(args) => render::run(&args),
         cli::Command::Video(args) => video::run(&args),
+        cli::Command::Stage(args) => stage(&args),
         cli::Command::Dataset(cli::DatasetCommand::Direct(a)) => dataset::director::command(&a),
         cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
             dataset::synth::write_videos(&a.output, a.videos, a.seconds, a.seed)
@@ -76,4 +77,19 @@ fn run(command: cli::Command) -> anyhow::Result<()> {
             dataset::contact_sheet(&a.dataset, &a.output, a.pairs)
         }
     }
+}
+
+/// `mvgen stage`.
+fn stage(args: &cli::StageArgs) -> anyhow::Result<()> {
+    if args.list {
+        print!("{}", mvgen_stage::list()?);
+        return Ok(());
+    }
+    mvgen_stage::run(mvgen_stage::Options {
+        monitor: args.monitor,
+        fullscreen: args.fullscreen,
+        instance: args.instance.clone(),
+        aspect: args.aspect.as_deref().map(str::parse).transpose()?,
+        fill: args.fill.parse()?,
+    })
 }

@@ -306,7 +306,7 @@ pub fn compose(format: &Format, side: u32) -> String {
 const X264_PRESET: &str = "ultrafast";
 
 /// How bright the blurred background is, against the picture.
-const BACKGROUND_LEVEL: f32 = 0.55;
+pub const BACKGROUND_LEVEL: f32 = 0.55;
 
 fn even(n: u32) -> u32 {
     (n / 2 * 2).max(2)

@@ -122,7 +122,7 @@ impl fmt::Display for Aspect {
 
 impl Aspect {
     /// Width over height, as a fraction.
-    fn ratio(self) -> (u32, u32) {
+    pub fn ratio(self) -> (u32, u32) {
         match self {
             Aspect::Square => (1, 1),
             Aspect::Wide => (16, 9),

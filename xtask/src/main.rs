@@ -4,7 +4,9 @@
 //!   names from `bundler.toml`) into `target/bundled/`, then copy ONNX Runtime and its
 //!   WebGPU provider (unpacked by `scripts/setup.sh` into `.deps/onnxruntime/`) in beside
 //!   the plugin binaries: `MVGen.vst3/Contents/x86_64-linux/` and `mvgen-libs/` next to
-//!   `MVGen.clap`. The plugin finds them there at run time.
+//!   `MVGen.clap`. The plugin finds them there at run time. The `mvgen` program of the
+//!   same profile goes in beside them when it is built (the editor's "Open stage" starts
+//!   `mvgen stage` from there).
 //!
 //! - `train-default`: make the embedded default model from scratch: free music from
 //!   Debian's archive, videos directed by it, a dataset, a training run, its evaluation
@@ -35,12 +37,13 @@ fn main() -> nice_plug_xtask::Result<()> {
     }
     nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
     if args.first().map(String::as_str) == Some("bundle") {
-        copy_runtime_libraries()?;
+        let release = args.iter().any(|a| a == "--release");
+        copy_runtime_libraries(release)?;
     }
     Ok(())
 }
 
-fn copy_runtime_libraries() -> nice_plug_xtask::Result<()> {
+fn copy_runtime_libraries(release: bool) -> nice_plug_xtask::Result<()> {
     // nice-plug-xtask has already moved us to the workspace root.
     let source = Path::new(".deps/onnxruntime");
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -65,8 +68,21 @@ fn copy_runtime_libraries() -> nice_plug_xtask::Result<()> {
             std::fs::copy(&from, dir.join(library))?;
         }
     }
+    let program = target
+        .join(if release { "release" } else { "debug" })
+        .join("mvgen");
+    if program.is_file() {
+        for dir in &destinations {
+            std::fs::copy(&program, dir.join("mvgen"))?;
+        }
+    } else {
+        eprintln!(
+            "note: {} is not built, so the bundles hold no mvgen for \"Open stage\" (build the mvgen package, then bundle again)",
+            program.display()
+        );
+    }
     eprintln!(
-        "Copied ONNX Runtime into {}",
+        "Copied ONNX Runtime (and mvgen where built) into {}",
         destinations
             .iter()
             .map(|d| d.display().to_string())

@@ -127,6 +127,8 @@ pub fn create(
             gui: None,
             dialog: None,
             typed_path: String::new(),
+            stage: None,
+            stage_error: None,
         },
     )?;
     Some(MvGenEditor { egui, status })
@@ -148,6 +150,10 @@ pub struct EditorApp {
     dialog: Option<Receiver<Option<Picked>>>,
     /// The model path field, for typing or pasting a path.
     typed_path: String,
+    /// The last stage opened from here (reaped when it exits; left running when the
+    /// editor closes: it is the user's window).
+    stage: Option<std::process::Child>,
+    stage_error: Option<String>,
 }
 
 impl NiceEguiApp for EditorApp {
@@ -356,6 +362,7 @@ impl EditorApp {
             }
         });
         self.video_row(ui, setter, report);
+        self.stage_row(ui);
         if let Some(dir) = &report.last_bounce {
             ui.label(format!("Last bounce: {}", show_path(dir)));
         }
@@ -407,6 +414,57 @@ impl EditorApp {
             };
             ui.label(format!("{}x{}, {by}", format.width(), format.height()));
         });
+    }
+
+    /// The Stage row: open `mvgen stage` on this instance, and whether a stage shows it.
+    fn stage_row(&mut self, ui: &mut egui::Ui) {
+        if let Some(child) = &mut self.stage {
+            if child.try_wait().ok().flatten().is_some() {
+                self.stage = None;
+            }
+        }
+        ui.horizontal(|ui| {
+            ui.label("Stage");
+            if ui
+                .button("Open stage")
+                .on_hover_text(
+                    "The live frames in a window of their own: F fullscreen, M next monitor",
+                )
+                .clicked()
+            {
+                self.open_stage();
+            }
+            if let Some(e) = &self.stage_error {
+                ui.colored_label(egui::Color32::from_rgb(230, 120, 90), e);
+            } else if self.status.stage_watching() {
+                ui.label("a stage shows this instance");
+            } else {
+                ui.weak("no stage shows this instance");
+            }
+        });
+    }
+
+    fn open_stage(&mut self) {
+        let Some(mvgen) = crate::stage_binary() else {
+            self.stage_error = Some(
+                "mvgen is not in the plugin's bundle or on PATH: install it (scripts/demo.sh)"
+                    .into(),
+            );
+            return;
+        };
+        let spawned = std::process::Command::new(&mvgen)
+            .args(["stage", "--instance", &self.status.instance_name()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => {
+                self.stage = Some(child);
+                self.stage_error = None;
+            }
+            Err(e) => self.stage_error = Some(format!("{}: {e}", mvgen.display())),
+        }
     }
 
     /// Paint the two pictures; true while the frame is still fading in.
