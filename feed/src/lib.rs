@@ -1,21 +1,24 @@
 //! The live feed: every MVGen instance publishes the frames it displays to a slot of its
-//! own, a small file in shared memory, and any number of stages (`mvgen stage`) read them.
+//! own, a small file in shared memory (tmpfs), and any number of stages (`mvgen stage`)
+//! read them.
 //!
-//! **The plugin never waits for a stage.** The instance's worker writes a slot through a
-//! seqlock: it never reads what a stage wrote except one word (how long it is watched), so
-//! a stage that is slow, frozen or killed costs the writer nothing. A reader copies the
-//! frame and keeps it only when the sequence number was even and unchanged around the copy.
+//! **The plugin never waits for a stage.** An instance's worker writes its slot through a
+//! seqlock, with positioned writes; it reads only one word a stage writes (how long it is
+//! watched), now and then, so a stage that is slow, frozen or killed costs it nothing.
+//! Slots are read and written with `pread`/`pwrite`, never mapped: a file that another
+//! process truncates, or a tmpfs that is full, is an error for whoever touches it next,
+//! never a `SIGBUS` in a DAW or a stage.
 //!
 //! **A slot is trusted only after it is checked.** Slots live in a folder only the user can
 //! enter (0700, the user's own), each file 0600. A reader checks the file's owner, mode and
-//! size, the magic, version and every header field before it maps it, and copies
-//! everything out of the mapping before it reads it, so a corrupt, truncated or hostile
-//! slot is refused with a reason and never crashes a stage.
+//! size, the magic, version and every header field before it reads a frame, and copies a
+//! frame out only between two equal, even sequence numbers, so a corrupt, truncated or
+//! hostile slot is refused with a reason and never crashes a stage.
 //!
-//! **Watching is a deadline.** A stage that shows an instance writes `watched_until`, a
-//! moment on the system's monotonic clock about a second ahead, every time it paints. The
-//! instance generates live frames while that moment is in the future: a stage that closes
-//! or dies stops inference within [`WATCH_AHEAD`].
+//! **Watching is a deadline.** A stage that shows an instance writes `watched until`, a
+//! moment on the system's monotonic clock [`WATCH_AHEAD`] ahead, every time it paints. The
+//! instance generates live frames while that moment is in the future (and not absurdly
+//! far): a stage that closes or dies stops inference within [`WATCH_AHEAD`].
 //!
 //! The layout (little-endian, version [`VERSION`]):
 //!
@@ -27,25 +30,29 @@
 //! | 64 | sequence (u64): odd while the writer writes the fields below and the frame |
 //! | 72 | frame index (i64), 80: when its sound reached the plugin (ns), 88: when it was published (ns) |
 //! | 96 | frames per second x 1000 (u32), 100: name length (u32), 104: name (UTF-8, 128 bytes) |
+//! | 240 | publications so far (u64): a new count is a new frame |
 //! | 256 | alive at (u64, ns): the writer's heartbeat |
 //! | 264 | watched until (u64, ns): written by stages |
 //! | 4096 | the frame: 256 x 256 RGBA8, rows top to bottom |
 //!
+//! A slot is named `mvgen-N.slot` for its instance's number N, claimed with a hard link
+//! (which never replaces a file), so two instances starting at once never share a number.
 //! Times are `CLOCK_MONOTONIC` nanoseconds ([`now_ns`]), which every process on the machine
 //! shares.
 
-use memmap2::{MmapOptions, MmapRaw};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{fence, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The first bytes of every slot.
 pub const MAGIC: [u8; 8] = *b"MVGENFD\0";
 /// The layout's version; a reader refuses any other.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The header's size: the frame starts here.
 pub const HEADER_BYTES: usize = 4096;
 /// The frame's side, as generated.
@@ -66,8 +73,9 @@ pub const WATCH_AHEAD: Duration = Duration::from_millis(800);
 pub const ALIVE_WITHIN: Duration = Duration::from_secs(2);
 /// The environment variable that moves the slots' folder (tests, or two users' setups).
 pub const DIR_ENV: &str = "MVGEN_FEED_DIR";
-/// A slot file's extension.
-const EXTENSION: &str = "slot";
+/// How long a reader retries a slot whose writer is mid-write before it gives up (a writer
+/// killed mid-write leaves the sequence odd for ever).
+const READ_PATIENCE: Duration = Duration::from_millis(5);
 
 const OFF_VERSION: usize = 8;
 const OFF_HEADER_BYTES: usize = 12;
@@ -77,13 +85,13 @@ const OFF_PID: usize = 24;
 const OFF_NUMBER: usize = 28;
 const OFF_SEQ: usize = 64;
 const OFF_FRAME: usize = 72;
-const OFF_SOUND_AT: usize = 80;
-const OFF_PUBLISHED_AT: usize = 88;
-const OFF_FPS_MILLI: usize = 96;
 const OFF_NAME_LEN: usize = 100;
 const OFF_NAME: usize = 104;
+const OFF_COUNT: usize = 240;
 const OFF_ALIVE_AT: usize = 256;
 const OFF_WATCHED_UNTIL: usize = 264;
+/// The sequenced fields before the name: frame, sound at, published at, fps.
+const META_BYTES: usize = 28;
 
 /// Why a slot was not read.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +102,8 @@ pub enum Refused {
     Folder { path: PathBuf, why: String },
 }
 
-/// Now, on the monotonic clock all processes share, in nanoseconds.
+/// Now, on the monotonic clock all processes share, in nanoseconds. The audio thread calls
+/// it: `clock_gettime` through the vDSO, no system call, no lock.
 pub fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -149,54 +158,37 @@ pub fn folder() -> Result<PathBuf, Refused> {
 
 /// Whether process `pid` is running.
 fn process_runs(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
     // SAFETY: signal 0 only checks that the process exists.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// The mapping's words, read and written as atomics (another process shares them).
-struct Words(MmapRaw);
+/// A slot file, read and written at offsets (never mapped).
+struct Words(File);
 
 impl Words {
-    fn atomic(&self, offset: usize) -> &AtomicU64 {
-        debug_assert!(offset.is_multiple_of(8) && offset + 8 <= HEADER_BYTES);
-        // SAFETY: the mapping is SLOT_BYTES long, page-aligned, and lives as long as self;
-        // the offset is 8-aligned inside the header. Other processes touch these words
-        // only atomically (or, for a hostile writer, arbitrarily: any u64 is valid).
-        unsafe { &*(self.0.as_mut_ptr().add(offset) as *const AtomicU64) }
+    fn write(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all_at(bytes, offset as u64)
     }
 
-    fn write(&self, offset: usize, bytes: &[u8]) {
-        assert!(offset + bytes.len() <= SLOT_BYTES);
-        // SAFETY: in bounds (checked); the bytes are plain data.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.0.as_mut_ptr().add(offset),
-                bytes.len(),
-            )
-        }
+    fn read(&self, offset: usize, out: &mut [u8]) -> io::Result<()> {
+        self.0.read_exact_at(out, offset as u64)
     }
 
-    fn read(&self, offset: usize, out: &mut [u8]) {
-        assert!(offset + out.len() <= SLOT_BYTES);
-        // SAFETY: in bounds (checked). Another process may write these bytes meanwhile:
-        // the seqlock around the copy tells a torn copy from a whole one, and any bytes
-        // are valid for u8.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.0.as_ptr().add(offset), out.as_mut_ptr(), out.len())
-        }
+    fn u64_at(&self, offset: usize) -> io::Result<u64> {
+        let mut b = [0u8; 8];
+        self.read(offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
 
-    fn u32_at(&self, offset: usize) -> u32 {
+    fn u32_at(&self, offset: usize) -> io::Result<u32> {
         let mut b = [0u8; 4];
-        self.read(offset, &mut b);
-        u32::from_le_bytes(b)
+        self.read(offset, &mut b)?;
+        Ok(u32::from_le_bytes(b))
     }
-}
-
-fn map(file: &File) -> io::Result<Words> {
-    Ok(Words(MmapOptions::new().len(SLOT_BYTES).map_raw(file)?))
 }
 
 /// One frame as published.
@@ -214,67 +206,99 @@ pub struct FrameMeta {
     pub sequence: u64,
 }
 
-/// An instance's slot, written by its worker. Removed when dropped.
+/// An instance's slot, written by its worker (one writer: the worker that holds it).
+/// Removed when dropped.
 pub struct Publisher {
     words: Words,
     path: PathBuf,
     number: u32,
-    name: std::sync::Mutex<String>,
-    /// Kept open for the mapping's life.
-    _file: File,
+    name: Mutex<String>,
+    /// The writer's sequence and publication count, kept here: the file's copy is only
+    /// ever written by us.
+    seq: AtomicU64,
+    count: AtomicU64,
 }
 
 impl Publisher {
     /// Make this instance's slot in [`folder`], named "MVGen N" with the smallest N no
-    /// running instance uses. Slots of processes that are gone are removed on the way.
+    /// running instance holds. Slots of processes that are gone are removed on the way.
     pub fn create() -> Result<Self, Refused> {
         Self::create_in(&folder()?)
     }
 
     /// [`Self::create`] in a given folder.
     pub fn create_in(dir: &Path) -> Result<Self, Refused> {
-        let taken: Vec<u32> = scan(dir, true)
-            .into_iter()
-            .filter_map(|s| s.ok().map(|s| s.number))
-            .collect();
-        let number = (1..).find(|n| !taken.contains(n)).expect("a free number");
+        remove_dead(dir);
         let pid = std::process::id();
-        let refuse = |path: &Path, e: io::Error| Refused::Slot {
-            path: path.to_path_buf(),
+        static PARTS: AtomicU64 = AtomicU64::new(0);
+        let part = PARTS.fetch_add(1, Ordering::Relaxed);
+        let hidden = dir.join(format!(".{pid}-{part}.part"));
+        let made = Self::claim(dir, &hidden, pid);
+        let _ = std::fs::remove_file(&hidden);
+        made.map_err(|(path, e)| Refused::Slot {
+            path,
             why: e.to_string(),
+        })
+    }
+
+    /// Write the slot whole under a hidden name, then link it to the first free number's
+    /// name (a hard link never replaces a file): a reader never sees half a header, and a
+    /// number is one instance's.
+    fn claim(dir: &Path, hidden: &Path, pid: u32) -> Result<Self, (PathBuf, io::Error)> {
+        let at = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e| (path, e)
         };
-        // Written whole under a hidden name, then renamed: a reader never sees half a header.
-        let hidden = dir.join(format!(".{pid}-{number}.part"));
-        let path = dir.join(format!("{pid}-{number}.{EXTENSION}"));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(&hidden)
-            .map_err(|e| refuse(&hidden, e))?;
-        file.set_len(SLOT_BYTES as u64)
-            .map_err(|e| refuse(&hidden, e))?;
-        let words = map(&file).map_err(|e| refuse(&hidden, e))?;
-        words.write(0, &MAGIC);
-        words.write(OFF_VERSION, &VERSION.to_le_bytes());
-        words.write(OFF_HEADER_BYTES, &(HEADER_BYTES as u32).to_le_bytes());
-        words.write(OFF_SIDE, &(SIDE as u32).to_le_bytes());
-        words.write(OFF_BPP, &(BYTES_PER_PIXEL as u32).to_le_bytes());
-        words.write(OFF_PID, &pid.to_le_bytes());
-        words.write(OFF_NUMBER, &number.to_le_bytes());
-        let publisher = Self {
-            words,
-            path: path.clone(),
-            number,
-            name: Default::default(),
-            _file: file,
-        };
-        publisher.set_name(&format!("MVGen {number}"));
-        publisher.alive();
-        std::fs::rename(&hidden, &path).map_err(|e| refuse(&path, e))?;
-        Ok(publisher)
+            .open(hidden)
+            .map_err(at(hidden))?;
+        // Reserve the pages now: a full tmpfs fails here, not at a frame.
+        // SAFETY: a valid descriptor; offset and length in range.
+        let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, SLOT_BYTES as i64) };
+        if r != 0 {
+            return Err((hidden.to_path_buf(), io::Error::from_raw_os_error(r)));
+        }
+        let words = Words(file);
+        let header = (|| {
+            words.write(0, &MAGIC)?;
+            words.write(OFF_VERSION, &VERSION.to_le_bytes())?;
+            words.write(OFF_HEADER_BYTES, &(HEADER_BYTES as u32).to_le_bytes())?;
+            words.write(OFF_SIDE, &(SIDE as u32).to_le_bytes())?;
+            words.write(OFF_BPP, &(BYTES_PER_PIXEL as u32).to_le_bytes())?;
+            words.write(OFF_PID, &pid.to_le_bytes())?;
+            words.write(OFF_ALIVE_AT, &now_ns().to_le_bytes())
+        })();
+        header.map_err(at(hidden))?;
+        for number in 1u32..10_000 {
+            let name = format!("MVGen {number}");
+            words
+                .write(OFF_NUMBER, &number.to_le_bytes())
+                .and_then(|()| write_name(&words, &name))
+                .map_err(at(hidden))?;
+            let path = dir.join(format!("mvgen-{number}.slot"));
+            match std::fs::hard_link(hidden, &path) {
+                Ok(()) => {
+                    return Ok(Self {
+                        words,
+                        path,
+                        number,
+                        name: Mutex::new(name),
+                        seq: AtomicU64::new(0),
+                        count: AtomicU64::new(0),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err((path, e)),
+            }
+        }
+        Err((
+            dir.to_path_buf(),
+            io::Error::other("no free instance number"),
+        ))
     }
 
     /// Where the slot is.
@@ -293,68 +317,94 @@ impl Publisher {
     }
 
     /// Rename the instance (truncated to [`NAME_BYTES`] at a character boundary).
-    pub fn set_name(&self, name: &str) {
+    pub fn set_name(&self, name: &str) -> io::Result<()> {
         let mut end = name.len().min(NAME_BYTES);
         while !name.is_char_boundary(end) {
             end -= 1;
         }
         *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name[..end].to_string();
-        self.locked(|words| {
-            let mut field = [0u8; NAME_BYTES];
-            field[..end].copy_from_slice(&name.as_bytes()[..end]);
-            words.write(OFF_NAME_LEN, &(end as u32).to_le_bytes());
-            words.write(OFF_NAME, &field);
-        });
+        self.locked(|words| write_name(words, &name[..end]))
     }
 
-    /// Publish a frame: `rgba` is [`FRAME_BYTES`] long.
-    pub fn publish(&self, rgba: &[u8], frame: i64, sound_at_ns: u64, fps: f32) {
+    /// Publish a frame: `rgba` is [`FRAME_BYTES`] long. An error (the slot's tmpfs is
+    /// full, the file was cut short by someone) means this slot cannot be written.
+    pub fn publish(&self, rgba: &[u8], frame: i64, sound_at_ns: u64, fps: f32) -> io::Result<()> {
         assert_eq!(rgba.len(), FRAME_BYTES, "a feed frame is 256x256 RGBA");
         let now = now_ns();
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut meta = [0u8; META_BYTES];
+        meta[0..8].copy_from_slice(&frame.to_le_bytes());
+        meta[8..16].copy_from_slice(&sound_at_ns.to_le_bytes());
+        meta[16..24].copy_from_slice(&now.to_le_bytes());
+        meta[24..28].copy_from_slice(&((fps * 1000.0).round() as u32).to_le_bytes());
         self.locked(|words| {
-            words.write(OFF_FRAME, &frame.to_le_bytes());
-            words.write(OFF_SOUND_AT, &sound_at_ns.to_le_bytes());
-            words.write(OFF_PUBLISHED_AT, &now.to_le_bytes());
-            words.write(
-                OFF_FPS_MILLI,
-                &((fps * 1000.0).round() as u32).to_le_bytes(),
-            );
-            words.write(HEADER_BYTES, rgba);
-        });
-        self.words
-            .atomic(OFF_ALIVE_AT)
-            .store(now, Ordering::Release);
+            words.write(OFF_FRAME, &meta)?;
+            words.write(OFF_COUNT, &count.to_le_bytes())?;
+            words.write(HEADER_BYTES, rgba)
+        })?;
+        self.words.write(OFF_ALIVE_AT, &now.to_le_bytes())
     }
 
     /// The writer's heartbeat: the instance is running, with or without new frames.
     pub fn alive(&self) {
-        self.words
-            .atomic(OFF_ALIVE_AT)
-            .store(now_ns(), Ordering::Release);
+        let _ = self.words.write(OFF_ALIVE_AT, &now_ns().to_le_bytes());
     }
 
-    /// Whether a stage watches this instance now.
+    /// Whether a stage watches this instance now: its deadline is ahead, and not further
+    /// ahead than a stage sets it (a broken stage's far future is no watch).
     pub fn watched(&self) -> bool {
-        self.words.atomic(OFF_WATCHED_UNTIL).load(Ordering::Acquire) > now_ns()
+        let until = self.words.u64_at(OFF_WATCHED_UNTIL).unwrap_or(0);
+        let now = now_ns();
+        until > now && until - now <= 2 * WATCH_AHEAD.as_nanos() as u64
     }
 
     /// Write the sequenced fields: the sequence is odd while they change.
-    fn locked(&self, write: impl FnOnce(&Words)) {
-        let seq = self.words.atomic(OFF_SEQ);
-        let s = seq.load(Ordering::Relaxed);
-        // Even is whole; a hostile reader cannot make it odd (it cannot write this file's
-        // sequence without being this user, who could write anything anyway).
-        let s = s + (s & 1);
-        seq.store(s + 1, Ordering::Relaxed);
-        fence(Ordering::Release);
-        write(&self.words);
-        seq.store(s + 2, Ordering::Release);
+    fn locked(&self, write: impl FnOnce(&Words) -> io::Result<()>) -> io::Result<()> {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.words.write(OFF_SEQ, &(s + 1).to_le_bytes())?;
+        let written = write(&self.words);
+        // Even again whatever happened: the fields are whole or the slot is useless.
+        self.seq.store(s + 2, Ordering::Relaxed);
+        self.words.write(OFF_SEQ, &(s + 2).to_le_bytes())?;
+        written
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn write_name(words: &Words, name: &str) -> io::Result<()> {
+    let mut field = [0u8; NAME_BYTES];
+    field[..name.len()].copy_from_slice(name.as_bytes());
+    words.write(OFF_NAME_LEN, &(name.len() as u32).to_le_bytes())?;
+    words.write(OFF_NAME, &field)
+}
+
+/// Remove the slots, and the half-made ones, of processes that are gone.
+fn remove_dead(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+        let Some(name) = name else { continue };
+        let pid = if let Some(part) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) {
+            part.split('-').next().and_then(|p| p.parse().ok())
+        } else if name.ends_with(".slot") {
+            // The pid in the header; a file too short to hold one is not ours to judge.
+            File::open(&path)
+                .ok()
+                .and_then(|f| Words(f).u32_at(OFF_PID).ok())
+                .filter(|_| name.starts_with("mvgen-"))
+        } else {
+            None
+        };
+        if pid.is_some_and(|pid| !process_runs(pid)) {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
@@ -390,7 +440,23 @@ pub fn list() -> Result<Vec<Result<SlotInfo, Refused>>, Refused> {
 
 /// [`list`] of a given folder.
 pub fn list_in(dir: &Path) -> Vec<Result<SlotInfo, Refused>> {
-    let mut slots = scan(dir, true);
+    remove_dead(dir);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "slot"))
+        .collect();
+    paths.sort();
+    let mut slots: Vec<_> = paths
+        .iter()
+        .filter_map(|path| match Slot::open(path) {
+            Ok(slot) if !slot.writer_runs() => None,
+            Ok(slot) => Some(Ok(slot.info())),
+            Err(e) => Some(Err(e)),
+        })
+        .collect();
     slots.sort_by_key(|s| match s {
         Ok(s) => std::cmp::Reverse(s.alive_at_ns.max(s.published_at_ns)),
         Err(_) => std::cmp::Reverse(0),
@@ -398,34 +464,12 @@ pub fn list_in(dir: &Path) -> Vec<Result<SlotInfo, Refused>> {
     slots
 }
 
-fn scan(dir: &Path, remove_dead: bool) -> Vec<Result<SlotInfo, Refused>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == EXTENSION))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        match Slot::open(&path) {
-            Ok(slot) if !process_runs(slot.pid) => {
-                if remove_dead {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-            Ok(slot) => out.push(Ok(slot.info())),
-            Err(e) => out.push(Err(e)),
-        }
-    }
-    out
-}
-
 /// A slot opened by a stage, checked.
 pub struct Slot {
     words: Words,
     path: PathBuf,
+    /// The file opened: a new slot under the same name is another instance.
+    inode: u64,
     pid: u32,
     number: u32,
 }
@@ -465,13 +509,14 @@ impl Slot {
                 meta.len()
             )));
         }
-        let words = map(&file).map_err(|e| refuse(e.to_string()))?;
+        let words = Words(file);
+        let short = |e: io::Error| format!("unreadable header: {e}");
         let mut magic = [0u8; 8];
-        words.read(0, &mut magic);
+        words.read(0, &mut magic).map_err(|e| refuse(short(e)))?;
         if magic != MAGIC {
             return Err(refuse("not an MVGen feed slot (wrong magic)".into()));
         }
-        let version = words.u32_at(OFF_VERSION);
+        let version = words.u32_at(OFF_VERSION).map_err(|e| refuse(short(e)))?;
         if version != VERSION {
             return Err(refuse(format!(
                 "feed version {version}, this stage reads version {VERSION}: use the mvgen of the same release as the plugin"
@@ -482,22 +527,28 @@ impl Slot {
             (OFF_SIDE, SIDE, "side"),
             (OFF_BPP, BYTES_PER_PIXEL, "bytes per pixel"),
         ] {
-            let got = words.u32_at(offset);
+            let got = words.u32_at(offset).map_err(|e| refuse(short(e)))?;
             if got as usize != expected {
                 return Err(refuse(format!("{what} {got}, not {expected}")));
             }
         }
-        let pid = words.u32_at(OFF_PID);
-        let number = words.u32_at(OFF_NUMBER);
+        let pid = words.u32_at(OFF_PID).map_err(|e| refuse(short(e)))?;
+        if pid == 0 || pid > i32::MAX as u32 {
+            return Err(refuse(format!("a writer pid of {pid}")));
+        }
+        let number = words.u32_at(OFF_NUMBER).map_err(|e| refuse(short(e)))?;
         let slot = Self {
             words,
             path: path.to_path_buf(),
+            inode: meta.ino(),
             pid,
             number,
         };
-        // The name must be readable whole and be UTF-8 of a sane length.
-        slot.name().map_err(refuse)?;
-        Ok(slot)
+        // A name must be UTF-8 of a sane length; one caught mid-write is read later.
+        match slot.name() {
+            Err(why) if !why.contains("mid-write") => Err(refuse(why)),
+            _ => Ok(slot),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -509,16 +560,18 @@ impl Slot {
         self.pid
     }
 
-    /// Whether the writer's process still runs.
+    /// Whether the writer's process still runs and the slot is still the one under its
+    /// name (an instance made again gets a new file under the same name).
     pub fn writer_runs(&self) -> bool {
         process_runs(self.pid)
+            && std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.inode)
     }
 
     /// The instance's name, or why it cannot be read.
     pub fn name(&self) -> Result<String, String> {
         let mut field = [0u8; NAME_BYTES];
         let (len, _) = self.consistent(|words| {
-            words.read(OFF_NAME, &mut field);
+            words.read(OFF_NAME, &mut field)?;
             words.u32_at(OFF_NAME_LEN)
         })?;
         let len = len as usize;
@@ -531,88 +584,85 @@ impl Slot {
     /// What a listing shows of this slot.
     pub fn info(&self) -> SlotInfo {
         let published_at_ns = self
-            .consistent(|w| {
-                let mut b = [0u8; 8];
-                w.read(OFF_PUBLISHED_AT, &mut b);
-                u64::from_le_bytes(b)
-            })
+            .consistent(|w| w.u64_at(OFF_FRAME + 16))
             .map_or(0, |(at, _)| at);
         SlotInfo {
             path: self.path.clone(),
             pid: self.pid,
             number: self.number,
             name: self.name().unwrap_or_default(),
-            alive_at_ns: self.words.atomic(OFF_ALIVE_AT).load(Ordering::Acquire),
+            alive_at_ns: self.words.u64_at(OFF_ALIVE_AT).unwrap_or(0),
             published_at_ns,
         }
     }
 
-    /// Copy the newest frame into `rgba` ([`FRAME_BYTES`]), if the writer is not in the
-    /// middle of writing it for long. A frame whose sequence equals `known` is not copied.
+    /// Copy the newest frame into `rgba` ([`FRAME_BYTES`]), unless it is the one counted
+    /// `known`, or the writer is mid-write for longer than a reader waits.
     pub fn read(&self, rgba: &mut [u8], known: u64) -> Option<FrameMeta> {
         assert_eq!(rgba.len(), FRAME_BYTES);
-        let seq = self.words.atomic(OFF_SEQ).load(Ordering::Acquire);
-        if seq == known {
+        if self.words.u64_at(OFF_COUNT).ok()? == known {
             return None;
         }
-        let mut meta = [0u8; 28];
-        self.consistent(|words| {
-            words.read(OFF_FRAME, &mut meta);
-            words.read(HEADER_BYTES, rgba);
-        })
-        .ok()
-        .map(|((), sequence)| FrameMeta {
-            frame: i64::from_le_bytes(meta[0..8].try_into().unwrap()),
-            sound_at_ns: u64::from_le_bytes(meta[8..16].try_into().unwrap()),
-            published_at_ns: u64::from_le_bytes(meta[16..24].try_into().unwrap()),
+        let mut meta = [0u8; META_BYTES];
+        let (count, _) = self
+            .consistent(|words| {
+                words.read(OFF_FRAME, &mut meta)?;
+                words.read(HEADER_BYTES, rgba)?;
+                words.u64_at(OFF_COUNT)
+            })
+            .ok()?;
+        let le8 = |i: usize| u64::from_le_bytes(meta[i..i + 8].try_into().unwrap());
+        Some(FrameMeta {
+            frame: le8(0) as i64,
+            sound_at_ns: le8(8),
+            published_at_ns: le8(16),
             fps: u32::from_le_bytes(meta[24..28].try_into().unwrap()) as f32 / 1000.0,
-            sequence,
+            sequence: count,
         })
-        .filter(|m| m.published_at_ns != 0)
+        .filter(|m| m.sequence != 0 && m.sequence != known)
     }
 
     /// Say this instance is watched for the next [`WATCH_AHEAD`].
     pub fn watch(&self) {
         let until = now_ns() + WATCH_AHEAD.as_nanos() as u64;
-        self.words
-            .atomic(OFF_WATCHED_UNTIL)
-            .fetch_max(until, Ordering::AcqRel);
+        let _ = self.words.write(OFF_WATCHED_UNTIL, &until.to_le_bytes());
     }
 
     /// Whether a stage watches this instance now (this one or another).
     pub fn watched(&self) -> bool {
-        self.words.atomic(OFF_WATCHED_UNTIL).load(Ordering::Acquire) > now_ns()
+        self.words.u64_at(OFF_WATCHED_UNTIL).unwrap_or(0) > now_ns()
     }
 
     /// Stop watching at once (a stage that switches away, or closes).
     pub fn unwatch(&self) {
-        self.words
-            .atomic(OFF_WATCHED_UNTIL)
-            .store(0, Ordering::Release);
+        let _ = self.words.write(OFF_WATCHED_UNTIL, &0u64.to_le_bytes());
     }
 
     /// Whether the writer feeds frames now (its heartbeat is recent).
     pub fn feeding(&self) -> bool {
-        recent(self.words.atomic(OFF_ALIVE_AT).load(Ordering::Acquire))
+        recent(self.words.u64_at(OFF_ALIVE_AT).unwrap_or(0))
     }
 
-    /// Run `read` between two equal, even sequence numbers (a few tries, then give up: a
-    /// writer killed mid-write leaves the sequence odd for ever). The copy's sequence.
-    fn consistent<T>(&self, mut read: impl FnMut(&Words) -> T) -> Result<(T, u64), String> {
-        let seq = self.words.atomic(OFF_SEQ);
-        for _ in 0..100 {
-            let before = seq.load(Ordering::Acquire);
-            if before & 1 == 1 {
-                std::thread::yield_now();
-                continue;
+    /// Run `read` between two equal, even sequence numbers, retrying for
+    /// [`READ_PATIENCE`] while the writer writes. The value and the sequence.
+    fn consistent<T>(
+        &self,
+        mut read: impl FnMut(&Words) -> io::Result<T>,
+    ) -> Result<(T, u64), String> {
+        let started = Instant::now();
+        loop {
+            let before = self.words.u64_at(OFF_SEQ).map_err(|e| e.to_string())?;
+            if before & 1 == 0 {
+                let value = read(&self.words).map_err(|e| e.to_string())?;
+                if self.words.u64_at(OFF_SEQ).map_err(|e| e.to_string())? == before {
+                    return Ok((value, before));
+                }
             }
-            let value = read(&self.words);
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == before {
-                return Ok((value, before));
+            if started.elapsed() > READ_PATIENCE {
+                return Err("the writer stayed mid-write (it died while writing?)".into());
             }
+            std::thread::yield_now();
         }
-        Err("the writer never finished a write (it died while writing)".into())
     }
 }
 
@@ -644,7 +694,7 @@ mod tests {
         let mut rgba = vec![0u8; FRAME_BYTES];
         assert_eq!(slot.read(&mut rgba, 0), None, "nothing published yet");
         let sound_at = now_ns();
-        publisher.publish(&picture(3), 42, sound_at, 30.0);
+        publisher.publish(&picture(3), 42, sound_at, 30.0).unwrap();
         let meta = slot.read(&mut rgba, 0).expect("a frame");
         assert_eq!(rgba, picture(3));
         assert_eq!(
@@ -657,7 +707,7 @@ mod tests {
             None,
             "the same frame again"
         );
-        publisher.publish(&picture(5), 43, sound_at, 30.0);
+        publisher.publish(&picture(5), 43, sound_at, 30.0).unwrap();
         let next = slot.read(&mut rgba, meta.sequence).expect("the next frame");
         assert_eq!((next.frame, rgba == picture(5)), (43, true));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -679,7 +729,7 @@ mod tests {
         assert!(!a_path.exists());
         let c = Publisher::create_in(&dir).unwrap();
         assert_eq!(c.name(), "MVGen 1", "the smallest free number");
-        c.set_name("Drums \u{1F941} and a name far longer than any track's, cut at a character boundary so that it stays UTF-8 whatever the host sent us");
+        c.set_name("Drums \u{1F941} and a name far longer than any track's, cut at a character boundary so that it stays UTF-8 whatever the host sent us").unwrap();
         let info = Slot::open(c.path()).unwrap().info();
         assert!(info.name.starts_with("Drums \u{1F941}") && info.name.len() <= NAME_BYTES);
         assert!(info.feeding());
@@ -696,11 +746,14 @@ mod tests {
         assert!(publisher.watched());
         slot.unwatch();
         assert!(!publisher.watched());
-        // A deadline in the past is not watching: a stage that died stops inference.
-        slot.words
-            .atomic(OFF_WATCHED_UNTIL)
-            .store(now_ns() - 1, Ordering::Release);
-        assert!(!publisher.watched());
+        // A deadline in the past is not watching: a stage that died stops inference. One
+        // absurdly far ahead (a broken stage) is not either.
+        for until in [now_ns() - 1, u64::MAX, now_ns() + 3_600_000_000_000] {
+            slot.words
+                .write(OFF_WATCHED_UNTIL, &until.to_le_bytes())
+                .unwrap();
+            assert!(!publisher.watched(), "watched until {until}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -708,7 +761,7 @@ mod tests {
     fn slots_of_processes_that_are_gone_are_removed() {
         let dir = folder_for("dead");
         let publisher = Publisher::create_in(&dir).unwrap();
-        let dead = dir.join(format!("999999999-7.{EXTENSION}"));
+        let dead = dir.join("mvgen-7.slot");
         std::fs::copy(publisher.path(), &dead).unwrap();
         std::fs::set_permissions(&dead, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut file = OpenOptions::new().write(true).open(&dead).unwrap();
@@ -744,14 +797,14 @@ mod tests {
             *b = x as u8;
         }
         let mut version = whole.clone();
-        version[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&2u32.to_le_bytes());
+        version[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&99u32.to_le_bytes());
         let mut side = whole.clone();
         side[OFF_SIDE..OFF_SIDE + 4].copy_from_slice(&4096u32.to_le_bytes());
         let mut name = whole.clone();
         name[OFF_NAME_LEN..OFF_NAME_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let cases = [
             (write("random.slot", &random, 0o600), "wrong magic"),
-            (write("version.slot", &version, 0o600), "feed version 2"),
+            (write("version.slot", &version, 0o600), "feed version 99"),
             (write("side.slot", &side, 0o600), "side 4096"),
             (
                 write("name.slot", &name, 0o600),
@@ -791,14 +844,89 @@ mod tests {
     fn a_writer_that_died_mid_write_leaves_no_frame_to_read() {
         let dir = folder_for("torn");
         let publisher = Publisher::create_in(&dir).unwrap();
-        publisher.publish(&picture(1), 1, now_ns(), 30.0);
+        publisher.publish(&picture(1), 1, now_ns(), 30.0).unwrap();
         let slot = Slot::open(publisher.path()).unwrap();
         // Killed inside `locked`: the sequence is odd for ever.
-        let seq = publisher.words.atomic(OFF_SEQ);
-        seq.fetch_add(1, Ordering::AcqRel);
+        publisher.words.write(OFF_SEQ, &3u64.to_le_bytes()).unwrap();
         let mut rgba = vec![0u8; FRAME_BYTES];
         assert_eq!(slot.read(&mut rgba, 0), None);
         assert!(slot.name().unwrap_err().contains("died while writing"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A reader never takes a torn frame: a writer publishes frames of one value each,
+    /// thousands a second, while a reader copies them; every copy it accepts is one frame,
+    /// whole, with that frame's index.
+    #[test]
+    fn a_reader_takes_only_whole_frames_while_the_writer_writes() {
+        let dir = folder_for("seqlock");
+        let publisher = Publisher::create_in(&dir).unwrap();
+        let slot = Slot::open(publisher.path()).unwrap();
+        let writer = std::thread::spawn(move || {
+            for i in 0..2000i64 {
+                let level = (i % 251) as u8;
+                publisher
+                    .publish(&vec![level; FRAME_BYTES], i, 0, 30.0)
+                    .unwrap();
+                // Far faster than any frame rate, with a gap a reader can land in.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            publisher
+        });
+        let mut rgba = vec![0u8; FRAME_BYTES];
+        let (mut known, mut taken) = (0, 0);
+        while !writer.is_finished() {
+            if let Some(meta) = slot.read(&mut rgba, known) {
+                let level = (meta.frame % 251) as u8;
+                assert!(
+                    rgba.iter().all(|&v| v == level),
+                    "a torn frame at {}",
+                    meta.frame
+                );
+                known = meta.sequence;
+                taken += 1;
+            }
+        }
+        let publisher = writer.join().unwrap();
+        assert!(taken > 10, "only {taken} frames read");
+        drop(publisher);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A slot cut short by someone after it was opened: the reader says so, the writer
+    /// gets an error, and neither gets a signal.
+    #[test]
+    fn a_slot_cut_short_is_an_error_not_a_crash() {
+        let dir = folder_for("cut");
+        let publisher = Publisher::create_in(&dir).unwrap();
+        publisher.publish(&picture(2), 1, 0, 30.0).unwrap();
+        let slot = Slot::open(publisher.path()).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(publisher.path())
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let mut rgba = vec![0u8; FRAME_BYTES];
+        assert_eq!(slot.read(&mut rgba, 0), None);
+        // The writer's next frame writes the file long again (a positioned write): no
+        // signal either way.
+        publisher.publish(&picture(3), 2, 0, 30.0).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An instance made again in the same process gets a new file under its number's
+    /// name: a stage holding the old one sees it is gone.
+    #[test]
+    fn a_slot_made_again_under_the_same_name_is_another() {
+        let dir = folder_for("again");
+        let first = Publisher::create_in(&dir).unwrap();
+        let slot = Slot::open(first.path()).unwrap();
+        assert!(slot.writer_runs());
+        drop(first);
+        let second = Publisher::create_in(&dir).unwrap();
+        assert_eq!(second.path(), slot.path());
+        assert!(!slot.writer_runs());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

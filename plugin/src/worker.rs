@@ -187,10 +187,13 @@ struct Feed {
     primed: bool,
     rgba: Vec<u8>,
     last_beat: Option<Instant>,
+    last_look: Option<Instant>,
 }
 
 /// How often the worker says in its slot that the instance is alive (and renames it).
 const FEED_BEAT: Duration = Duration::from_millis(250);
+/// How often it reads whether a stage watches (a positioned read of one word).
+const FEED_LOOK: Duration = Duration::from_millis(20);
 
 impl Feed {
     fn new(slot: Arc<Publisher>) -> Self {
@@ -200,32 +203,43 @@ impl Feed {
             primed: false,
             rgba: vec![0; mvgen_feed::FRAME_BYTES],
             last_beat: None,
+            last_look: None,
         }
     }
 
-    /// Once a loop: whether a stage watches, and now and then a heartbeat and the name.
-    fn tick(&mut self, status: &Status) {
-        status.set_stage_watching(self.slot.watched());
+    /// Every loop: now and then whether a stage watches, a heartbeat and the name. An
+    /// error writing the slot (its tmpfs full, the file cut short by someone) ends the
+    /// feed.
+    fn tick(&mut self, status: &Status) -> std::io::Result<()> {
+        if self.last_look.is_none_or(|at| at.elapsed() >= FEED_LOOK) {
+            self.last_look = Some(Instant::now());
+            status.set_stage_watching(self.slot.watched());
+        }
         if self.last_beat.is_some_and(|at| at.elapsed() < FEED_BEAT) {
-            return;
+            return Ok(());
         }
         self.last_beat = Some(Instant::now());
         self.slot.alive();
         let name = status.instance_name();
         if name != self.slot.name() {
-            self.slot.set_name(&name);
+            self.slot.set_name(&name)?;
         }
+        Ok(())
     }
 
-    fn publish(&mut self, at: JobFrame, image: &Frame, smoothing: f32, fps: f32) {
-        smooth_into(
-            &mut self.shown,
-            image,
-            if self.primed { smoothing } else { 0.0 },
-        );
+    /// A frame, smoothed as shown, for the stages that watch.
+    fn publish(
+        &mut self,
+        at: JobFrame,
+        image: &Frame,
+        smoothing: f32,
+        fps: f32,
+    ) -> std::io::Result<()> {
+        let amount = if self.primed { smoothing } else { 0.0 };
+        smooth_into(&mut self.shown, image, amount);
         self.primed = true;
         planes_to_rgba8(self.shown.planes(), &mut self.rgba);
-        self.slot.publish(&self.rgba, at.frame, at.sound_at_ns, fps);
+        self.slot.publish(&self.rgba, at.frame, at.sound_at_ns, fps)
     }
 }
 
@@ -283,8 +297,8 @@ impl State {
                 self.arrived(loaded);
             }
             self.stopping = stop.load(Ordering::Acquire);
-            if let Some(feed) = &mut self.feed {
-                feed.tick(&self.status);
+            if let Some(Err(e)) = self.feed.as_mut().map(|f| f.tick(&self.status)) {
+                self.end_feed(e);
             }
             self.collect(Duration::ZERO);
             self.feed_live();
@@ -647,11 +661,26 @@ impl State {
             None => out.image = None,
         }
         self.publish.publish();
+        // Smoothed and written only while a stage watches (a bounce's frames too).
         if let (Some(feed), Some(image)) = (&mut self.feed, image) {
-            let fps = mvgen_core::Fps::from(self.params.fps.value()).per_second() as f32;
-            feed.publish(at, image, self.params.smoothing.value(), fps);
+            if self.status.stage_watching() {
+                let fps = mvgen_core::Fps::from(self.params.fps.value()).per_second() as f32;
+                let smoothing = self.params.smoothing.value();
+                if let Err(e) = feed.publish(at, image, smoothing, fps) {
+                    self.end_feed(e);
+                }
+            }
         }
         self.status.notify_editor();
+    }
+
+    /// The feed's slot cannot be written: stages lose this instance, said once.
+    fn end_feed(&mut self, e: std::io::Error) {
+        if let Some(feed) = self.feed.take() {
+            let path = feed.slot.path().display().to_string();
+            nice_plug::nice_log!("live feed to stages ended: {path}: {e}");
+            self.status.set_stage_watching(false);
+        }
     }
 
     /// A window is done with: counted, and written to the tap.

@@ -35,6 +35,8 @@ pub struct Options {
     /// The picture's shape (default: the window's).
     pub aspect: Option<Aspect>,
     pub fill: Fill,
+    /// Print, every 5 s, how long a sound takes to reach the screen and a paint takes.
+    pub stats: bool,
 }
 
 /// How long a change of monitor, instance or mode is named on the picture.
@@ -216,6 +218,47 @@ struct Stage {
     windowed: Option<(PhysicalPosition<i32>, PhysicalSize<u32>)>,
     last_paint: Instant,
     refresh: Duration,
+    stats: Option<Stats>,
+}
+
+/// What `--stats` measures: per new frame, from its sound reaching the plugin to the
+/// first present that shows it; per paint, the time it takes.
+#[derive(Default)]
+struct Stats {
+    since: Option<Instant>,
+    latency_ms: Vec<f64>,
+    paint_ms: Vec<f64>,
+    /// The sound of the newest frame, until a present shows it.
+    pending: Option<u64>,
+}
+
+impl Stats {
+    fn report_every(&mut self, every: Duration) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if since.elapsed() < every || self.paint_ms.is_empty() {
+            return;
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        let p95 = |v: &Vec<f64>| v.get(v.len() * 95 / 100).copied().unwrap_or(f64::NAN);
+        let seconds = since.elapsed().as_secs_f64();
+        let (frames, paints) = (self.latency_ms.len(), self.paint_ms.len());
+        let (lat, paint) = (median(&mut self.latency_ms), median(&mut self.paint_ms));
+        eprintln!(
+            "stage: {:.1} paints/s, {:.1} new frames/s; sound to screen median {lat:.1} ms \
+             (p95 {:.1}); paint median {paint:.2} ms (p95 {:.2})",
+            paints as f64 / seconds,
+            frames as f64 / seconds,
+            p95(&self.latency_ms),
+            p95(&self.paint_ms),
+        );
+        *self = Self {
+            since: Some(Instant::now()),
+            ..Default::default()
+        };
+    }
 }
 
 impl Stage {
@@ -236,7 +279,10 @@ impl Stage {
                 .unwrap_or(0),
         };
         let m = &monitors[monitor];
-        let size = PhysicalSize::new(m.size().width * 2 / 3, m.size().height * 2 / 3);
+        let size = PhysicalSize::new(
+            (m.size().width * 2 / 3).max(320),
+            (m.size().height * 2 / 3).max(180),
+        );
         let at = PhysicalPosition::new(
             m.position().x + (m.size().width - size.width) as i32 / 2,
             m.position().y + (m.size().height - size.height) as i32 / 2,
@@ -280,14 +326,31 @@ impl Stage {
             format,
             width: size.width.max(1),
             height: size.height.max(1),
-            present_mode: wgpu::PresentMode::AutoVsync,
+            // No tearing on a projector, and never a wait for the display in a paint.
+            present_mode: if caps.present_modes.contains(&wgpu::PresentMode::Mailbox) {
+                wgpu::PresentMode::Mailbox
+            } else {
+                wgpu::PresentMode::AutoVsync
+            },
             desired_maximum_frame_latency: 1,
             alpha_mode: caps.alpha_modes[0],
             view_formats: vec![],
             color_space: Default::default(),
         };
         surface.configure(&device, &config);
-        let picture = Picture::new(&device, format);
+        // Catmull-Rom costs nine taps a pixel: a GPU's trifle, but a CPU adapter
+        // (lavapipe) paints 1080p a few times a second with it; bilinear keeps it fluid.
+        let on_cpu = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+        let picture = Picture::new(&device, format, !on_cpu);
+        eprintln!(
+            "stage: drawing on {} ({})",
+            adapter.get_info().name,
+            if on_cpu {
+                "the CPU: bilinear"
+            } else {
+                "Catmull-Rom"
+            }
+        );
         let overlay_renderer = egui_wgpu::Renderer::new(&device, format, Default::default());
         let refresh = m
             .refresh_rate_millihertz()
@@ -319,6 +382,7 @@ impl Stage {
             windowed: None,
             last_paint: Instant::now(),
             refresh,
+            stats: options.stats.then(Stats::default),
         };
         if options.fullscreen {
             stage.set_fullscreen(event_loop, true);
@@ -328,8 +392,10 @@ impl Stage {
     }
 
     fn resize(&mut self, size: PhysicalSize<u32>) {
-        self.config.width = size.width.max(1);
-        self.config.height = size.height.max(1);
+        // A window across several monitors can be larger than a texture may be.
+        let most = self.device.limits().max_texture_dimension_2d;
+        self.config.width = size.width.clamp(1, most);
+        self.config.height = size.height.clamp(1, most);
         self.surface.configure(&self.device, &self.config);
         self.relayout();
     }
@@ -466,6 +532,7 @@ impl Stage {
     fn update_frame(&mut self) {
         let now = Instant::now();
         let mut upload = false;
+        let mut stopped = false;
         if let Some(f) = &mut self.following {
             f.slot.watch();
             if let Some(meta) = f.slot.read(&mut self.incoming, f.known) {
@@ -475,6 +542,9 @@ impl Stage {
                 std::mem::swap(&mut self.previous, &mut self.newest);
                 std::mem::swap(&mut self.newest, &mut self.incoming);
                 f.known = meta.sequence;
+                if let Some(stats) = &mut self.stats {
+                    stats.pending = Some(meta.sound_at_ns);
+                }
                 f.fed_at = now;
                 let interval = Duration::from_secs_f32(1.0 / meta.fps.clamp(1.0, 240.0));
                 self.fade = if self.has_frame {
@@ -487,9 +557,14 @@ impl Stage {
                 upload = true;
             } else if now.duration_since(f.fed_at) > STALE_AFTER && !f.slot.feeding() {
                 self.has_frame = false;
+                // Followed by default, a stopped instance gives way to one that feeds.
+                stopped = self.pinned.is_none();
             }
         } else {
             self.has_frame = false;
+        }
+        if stopped {
+            self.let_go();
         }
         if let Some((from, over)) = self.fade {
             let t = (now.duration_since(from).as_secs_f32() / over.as_secs_f32()).min(1.0);
@@ -589,6 +664,16 @@ impl Stage {
             .submit(prepared.into_iter().chain([encoder.finish()]));
         self.window.pre_present_notify();
         self.queue.present(texture);
+        if let Some(stats) = &mut self.stats {
+            if let Some(sound) = stats.pending.take() {
+                let shown = mvgen_feed::now_ns().saturating_sub(sound);
+                stats.latency_ms.push(shown as f64 / 1e6);
+            }
+            stats
+                .paint_ms
+                .push(self.last_paint.elapsed().as_secs_f64() * 1e3);
+            stats.report_every(Duration::from_secs(5));
+        }
         for id in textures.free.drain() {
             self.overlay_renderer.free_texture(&id);
         }

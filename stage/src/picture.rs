@@ -55,7 +55,7 @@ impl Layout {
         )
     }
 
-    fn uniform(&self) -> [u8; 48] {
+    fn uniform(&self, sharp: bool) -> [u8; 48] {
         let fill: u32 = match self.fill {
             Fill::Blur => 0,
             Fill::Mirror => 1,
@@ -71,7 +71,7 @@ impl Layout {
             self.square_min[1].to_bits(),
             self.square_side.to_bits(),
             fill,
-            mvgen_video::encode::BACKGROUND_LEVEL.to_bits(),
+            sharp as u32,
             0,
             0,
             0,
@@ -84,40 +84,51 @@ impl Layout {
     }
 }
 
-/// The pipeline, the frame's texture and the layout's buffer.
+/// The blur fill's background: the frame at this size, blurred and darkened on the CPU.
+const BACKGROUND_SIDE: usize = 32;
+
+/// The pipeline, the frame's and the background's textures, and the layout's buffer.
 pub struct Picture {
     pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
     texture: wgpu::Texture,
+    background: wgpu::Texture,
+    background_rgba: Vec<u8>,
     layout_buffer: wgpu::Buffer,
+    /// Catmull-Rom (a GPU), or bilinear (the CPU draws: lavapipe).
+    sharp: bool,
 }
 
 impl Picture {
     /// For a surface of `format`. The frame's texture is sRGB-encoded bytes either way:
     /// on an sRGB surface it is read as sRGB (decoded, then encoded again on output).
-    pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
+    pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat, sharp: bool) -> Self {
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("mvgen-stage"),
             source: wgpu::ShaderSource::Wgsl(include_str!("picture.wgsl").into()),
         });
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("mvgen-stage-frame"),
-            size: wgpu::Extent3d {
-                width: SIDE as u32,
-                height: SIDE as u32,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: if format.is_srgb() {
-                wgpu::TextureFormat::Rgba8UnormSrgb
-            } else {
-                wgpu::TextureFormat::Rgba8Unorm
-            },
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let square = |label, side: usize| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width: side as u32,
+                    height: side as u32,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: if format.is_srgb() {
+                    wgpu::TextureFormat::Rgba8UnormSrgb
+                } else {
+                    wgpu::TextureFormat::Rgba8Unorm
+                },
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        };
+        let texture = square("mvgen-stage-frame", SIDE);
+        let background = square("mvgen-stage-background", BACKGROUND_SIDE);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("mvgen-stage-bilinear"),
             mag_filter: wgpu::FilterMode::Linear,
@@ -130,6 +141,16 @@ impl Picture {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let texture_entry = wgpu::BindGroupLayoutEntry {
+            binding: 1,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: false,
+            },
+            count: None,
+        };
         let entries = [
             wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -141,21 +162,16 @@ impl Picture {
                 },
                 count: None,
             },
-            wgpu::BindGroupLayoutEntry {
-                binding: 1,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            },
+            texture_entry,
             wgpu::BindGroupLayoutEntry {
                 binding: 2,
                 visibility: wgpu::ShaderStages::FRAGMENT,
                 ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                 count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 3,
+                ..texture_entry
             },
         ];
         let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -163,6 +179,7 @@ impl Picture {
             entries: &entries,
         });
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let background_view = background.create_view(&wgpu::TextureViewDescriptor::default());
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("mvgen-stage"),
             layout: &bind_layout,
@@ -178,6 +195,10 @@ impl Picture {
                 wgpu::BindGroupEntry {
                     binding: 2,
                     resource: wgpu::BindingResource::Sampler(&sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(&background_view),
                 },
             ],
         });
@@ -211,32 +232,85 @@ impl Picture {
             pipeline,
             bind_group,
             texture,
+            background,
+            background_rgba: vec![255; BACKGROUND_SIDE * BACKGROUND_SIDE * 4],
             layout_buffer,
+            sharp,
         }
     }
 
-    /// Upload a frame (256x256 RGBA).
-    pub fn set_frame(&self, queue: &wgpu::Queue, rgba: &[u8]) {
-        queue.write_texture(
-            self.texture.as_image_copy(),
-            rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4 * SIDE as u32),
-                rows_per_image: Some(SIDE as u32),
-            },
-            self.texture.size(),
+    /// Upload a frame (256x256 RGBA), and its blurred, darkened background.
+    pub fn set_frame(&mut self, queue: &wgpu::Queue, rgba: &[u8]) {
+        upload(queue, &self.texture, rgba, SIDE);
+        blurred_background(rgba, &mut self.background_rgba);
+        upload(
+            queue,
+            &self.background,
+            &self.background_rgba,
+            BACKGROUND_SIDE,
         );
     }
 
     pub fn set_layout(&self, queue: &wgpu::Queue, layout: &Layout) {
-        queue.write_buffer(&self.layout_buffer, 0, &layout.uniform());
+        queue.write_buffer(&self.layout_buffer, 0, &layout.uniform(self.sharp));
     }
 
     pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.draw(0..3, 0..1);
+    }
+}
+
+fn upload(queue: &wgpu::Queue, texture: &wgpu::Texture, rgba: &[u8], side: usize) {
+    queue.write_texture(
+        texture.as_image_copy(),
+        rgba,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(4 * side as u32),
+            rows_per_image: Some(side as u32),
+        },
+        texture.size(),
+    );
+}
+
+/// The frame averaged down to [`BACKGROUND_SIDE`], blurred over 3 of those pixels (a
+/// 3x3 box, twice) and darkened as the publishing formats' blur fill darkens it.
+fn blurred_background(rgba: &[u8], out: &mut [u8]) {
+    const N: usize = BACKGROUND_SIDE;
+    const BLOCK: usize = SIDE / N;
+    let mut small = vec![[0f32; 3]; N * N];
+    for (i, px) in rgba.chunks_exact(4).enumerate() {
+        let (x, y) = (i % SIDE / BLOCK, i / SIDE / BLOCK);
+        for c in 0..3 {
+            small[y * N + x][c] += px[c] as f32 / (BLOCK * BLOCK) as f32;
+        }
+    }
+    for _ in 0..2 {
+        let from = small.clone();
+        for y in 0..N {
+            for x in 0..N {
+                let mut sum = [0f32; 3];
+                let mut n = 0.0;
+                for (dx, dy) in (-1i32..=1).flat_map(|dx| (-1i32..=1).map(move |dy| (dx, dy))) {
+                    let (sx, sy) = (x as i32 + dx, y as i32 + dy);
+                    if (0..N as i32).contains(&sx) && (0..N as i32).contains(&sy) {
+                        let p = from[sy as usize * N + sx as usize];
+                        (0..3).for_each(|c| sum[c] += p[c]);
+                        n += 1.0;
+                    }
+                }
+                small[y * N + x] = sum.map(|v| v / n);
+            }
+        }
+    }
+    let level = mvgen_video::encode::BACKGROUND_LEVEL;
+    for (o, p) in out.chunks_exact_mut(4).zip(&small) {
+        for c in 0..3 {
+            o[c] = (p[c] * level).round() as u8;
+        }
+        o[3] = 255;
     }
 }
 
@@ -268,7 +342,7 @@ mod gpu_tests {
 
     /// Draw `rgba` (256x256) through the picture's pipeline into `width` x `height` and
     /// read it back (RGBA), on wgpu's Vulkan backend (lavapipe without a GPU).
-    fn draw(rgba: &[u8], width: u32, height: u32, layout: &Layout) -> Vec<u8> {
+    fn draw(rgba: &[u8], width: u32, height: u32, layout: &Layout, sharp: bool) -> Vec<u8> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::VULKAN,
             ..wgpu::InstanceDescriptor::new_without_display_handle()
@@ -278,7 +352,7 @@ mod gpu_tests {
         let (device, queue) =
             pollster::block_on(adapter.request_device(&Default::default())).unwrap();
         let format = wgpu::TextureFormat::Rgba8Unorm;
-        let picture = Picture::new(&device, format);
+        let mut picture = Picture::new(&device, format, sharp);
         picture.set_frame(&queue, rgba);
         picture.set_layout(&queue, layout);
         let size = wgpu::Extent3d {
@@ -362,39 +436,33 @@ mod gpu_tests {
     fn the_frame_fills_its_square_and_the_fills_meet_it() {
         let frame = corners();
         // 1024x512: the square is 512 at x 256; pixel (x, y) of the square shows the
-        // frame's pixel (x / 2, y / 2), within the filter's rounding.
+        // frame's pixel (x / 2, y / 2), within the filter's rounding, with either filter:
+        // Catmull-Rom (a GPU) or bilinear (a CPU adapter).
         let layout = Layout::new(1024, 512, None, Fill::Black);
-        let out = draw(&frame, 1024, 512, &layout);
-        let at = |x: usize, y: usize| &out[4 * (y * 1024 + x)..][..3];
-        for (x, y) in [
-            (0usize, 0usize),
-            (100, 300),
-            (255, 255),
-            (511, 511),
-            (300, 40),
-        ] {
-            let shown = at(256 + x, y);
-            let want = &frame[4 * ((y / 2) * SIDE + x / 2)..][..3];
-            for c in 0..3 {
-                assert!(
-                    (shown[c] as i32 - want[c] as i32).abs() <= 2,
-                    "square ({x}, {y}): {shown:?} where the frame has {want:?}"
-                );
+        for sharp in [true, false] {
+            let out = draw(&frame, 1024, 512, &layout, sharp);
+            let at = |x: usize, y: usize| &out[4 * (y * 1024 + x)..][..3];
+            for (x, y) in [(0, 0), (100, 300), (255, 255), (511, 511), (300, 40)] {
+                let shown = at(256 + x, y);
+                let want = &frame[4 * ((y / 2) * SIDE + x / 2)..][..3];
+                for c in 0..3 {
+                    assert!(
+                        (shown[c] as i32 - want[c] as i32).abs() <= 2,
+                        "square ({x}, {y}), sharp {sharp}: {shown:?}, the frame {want:?}"
+                    );
+                }
             }
+            assert_eq!(at(10, 10), [0, 0, 0], "black fill");
         }
-        assert_eq!(at(10, 10), [0, 0, 0], "black fill");
         // Mirror: the band left of the square reflects its left edge.
-        let out = draw(
-            &frame,
-            1024,
-            512,
-            &Layout::new(1024, 512, None, Fill::Mirror),
-        );
+        let mirror = Layout::new(1024, 512, None, Fill::Mirror);
+        let out = draw(&frame, 1024, 512, &mirror, true);
         let at = |x: usize, y: usize| out[4 * (y * 1024 + x)..][..3].to_vec();
         assert_eq!(at(255, 100), at(256, 100));
         assert_eq!(at(200, 100), at(311, 100));
-        // Blur: darker than the picture, never black.
-        let out = draw(&frame, 1024, 512, &Layout::new(1024, 512, None, Fill::Blur));
+        // Blur: the square as it is, the band beside it darker, never black.
+        let blur = Layout::new(1024, 512, None, Fill::Blur);
+        let out = draw(&frame, 1024, 512, &blur, true);
         let inside = &out[4 * (300 * 1024 + 256 + 100)..][..3];
         let want = &frame[4 * (150 * SIDE + 50)..][..3];
         assert!(

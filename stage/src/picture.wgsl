@@ -1,6 +1,8 @@
 // The stage's picture: the 256x256 frame enlarged with a Catmull-Rom filter (sharper than
-// bilinear, no ringing to speak of), placed in the picture's rectangle of the window, and
-// the square meeting a picture that is not square as the publishing formats' fills do.
+// bilinear, no ringing to speak of; bilinear where the adapter is the CPU), placed in the
+// picture's rectangle of the window, and the square meeting a picture that is not square
+// as the publishing formats' fills do (the blur fill's background is made on the CPU, a
+// small blurred and darkened copy of the frame, and only enlarged here).
 
 struct Layout {
     // The picture's rectangle in the window, in pixels (black outside it).
@@ -11,8 +13,8 @@ struct Layout {
     square_side: f32,
     // 0 blur, 1 mirror, 2 crop, 3 black (crop's square covers the picture).
     fill: u32,
-    // How bright the blurred background is.
-    background_level: f32,
+    // 1: Catmull-Rom, 0: bilinear (one tap a pixel, for a CPU adapter).
+    sharp: u32,
     _pad0: f32,
     _pad1: f32,
     _pad2: f32,
@@ -21,6 +23,7 @@ struct Layout {
 @group(0) @binding(0) var<uniform> place: Layout;
 @group(0) @binding(1) var frame: texture_2d<f32>;
 @group(0) @binding(2) var bilinear: sampler;
+@group(0) @binding(3) var background: texture_2d<f32>;
 
 @vertex
 fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4f {
@@ -32,6 +35,9 @@ fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4f {
 // Catmull-Rom at uv in [0, 1], from nine bilinear taps (the weights of the middle two
 // texels folded into one tap's position).
 fn catmull_rom(uv: vec2f) -> vec3f {
+    if place.sharp == 0u {
+        return textureSampleLevel(frame, bilinear, uv, 0.0).rgb;
+    }
     let size = 256.0;
     let at = uv * size;
     let centre = floor(at - 0.5) + 0.5;
@@ -74,17 +80,10 @@ fn fs(@builtin(position) position: vec4f) -> @location(0) vec4f {
         return vec4f(catmull_rom(select(m, 2.0 - m, m > vec2f(1.0))), 1.0);
     }
     if place.fill == 0u {
-        // A zoom of the frame that covers the picture, blurred (a ring of taps over about
-        // 20 texels) and darkened.
+        // A zoom of the blurred, darkened frame that covers the picture.
         let cover = max(place.picture_size.x, place.picture_size.y);
         let c = (p - (place.picture_min + 0.5 * place.picture_size)) / cover + 0.5;
-        var sum = textureSampleLevel(frame, bilinear, c, 0.0).rgb;
-        for (var i = 0; i < 12; i++) {
-            let a = f32(i) * 0.5235988;
-            let r = select(0.04, 0.075, (i & 1) == 1);
-            sum += textureSampleLevel(frame, bilinear, c + r * vec2f(cos(a), sin(a)), 0.0).rgb;
-        }
-        return vec4f(sum / 13.0 * place.background_level, 1.0);
+        return vec4f(textureSampleLevel(background, bilinear, c, 0.0).rgb, 1.0);
     }
     return vec4f(0.0, 0.0, 0.0, 1.0);
 }

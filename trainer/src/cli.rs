@@ -386,6 +386,10 @@ pub struct StageArgs {
     /// How the square picture fills the rest: blur, mirror, crop or black.
     #[arg(long, default_value = "blur")]
     pub fill: String,
+    /// Print, every 5 s, the time from a sound at the plugin to its frame on screen, and
+    /// the time a paint takes.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(clap::Args, Debug)]

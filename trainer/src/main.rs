@@ -91,5 +91,6 @@ fn stage(args: &cli::StageArgs) -> anyhow::Result<()> {
         instance: args.instance.clone(),
         aspect: args.aspect.as_deref().map(str::parse).transpose()?,
         fill: args.fill.parse()?,
+        stats: args.stats,
     })
 }

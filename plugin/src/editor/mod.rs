@@ -127,7 +127,6 @@ pub fn create(
             gui: None,
             dialog: None,
             typed_path: String::new(),
-            stage: None,
             stage_error: None,
         },
     )?;
@@ -150,9 +149,7 @@ pub struct EditorApp {
     dialog: Option<Receiver<Option<Picked>>>,
     /// The model path field, for typing or pasting a path.
     typed_path: String,
-    /// The last stage opened from here (reaped when it exits; left running when the
-    /// editor closes: it is the user's window).
-    stage: Option<std::process::Child>,
+    /// Why the last "Open stage" failed.
     stage_error: Option<String>,
 }
 
@@ -418,11 +415,6 @@ impl EditorApp {
 
     /// The Stage row: open `mvgen stage` on this instance, and whether a stage shows it.
     fn stage_row(&mut self, ui: &mut egui::Ui) {
-        if let Some(child) = &mut self.stage {
-            if child.try_wait().ok().flatten().is_some() {
-                self.stage = None;
-            }
-        }
         ui.horizontal(|ui| {
             ui.label("Stage");
             if ui
@@ -452,17 +444,29 @@ impl EditorApp {
             );
             return;
         };
-        let spawned = std::process::Command::new(&mvgen)
-            .args(["stage", "--instance", &self.status.instance_name()])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => {
-                self.stage = Some(child);
-                self.stage_error = None;
-            }
+        // Through a shell that starts it in the background and exits at once: the stage
+        // is the user's window, not the host's child (no zombie when it closes), and it
+        // holds none of the host's files (its audio device, say).
+        let mut command = std::process::Command::new("/bin/sh");
+        command
+            .args([
+                "-c",
+                "\"$0\" stage --instance \"$1\" >/dev/null 2>&1 </dev/null &",
+            ])
+            .arg(&mvgen)
+            .arg(self.status.instance_name());
+        // SAFETY: close_range is async-signal-safe; it closes the host's descriptors
+        // (but stdin, stdout and stderr) in the child before the shell runs.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
+        match command.status() {
+            Ok(s) if s.success() => self.stage_error = None,
+            Ok(s) => self.stage_error = Some(format!("{}: {s}", mvgen.display())),
             Err(e) => self.stage_error = Some(format!("{}: {e}", mvgen.display())),
         }
     }
