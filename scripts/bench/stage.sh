@@ -31,3 +31,7 @@ a=$(cpu $daw); s=$(cpu $stage); sleep 20; b=$(cpu $daw); t=$(cpu $stage)
 echo "DAW with MVGen, a stage watching: $(echo "($b - $a) / 20 * 100" | bc -l | xargs printf '%.0f')% of a core"
 echo "the stage, fullscreen 1920x1080: $(echo "($t - $s) / 20 * 100" | bc -l | xargs printf '%.0f')% of a core"
 grep '^stage:' "$work/stage.log" | tail -3
+# What the second monitor shows, at full size.
+ffmpeg -v error -y -f x11grab -video_size 1920x1080 -i "$DISPLAY+1920,0" -frames:v 1 \
+  "${STAGE_SHOT:-/tmp/mvgen-stage-1080p.png}"
+echo "screenshot: ${STAGE_SHOT:-/tmp/mvgen-stage-1080p.png}"
