@@ -148,6 +148,11 @@ impl Status {
             })
     }
 
+    /// The instance's number on the machine, from its feed slot (none without one).
+    pub fn feed_number(&self) -> Option<u64> {
+        Some(self.feed_number.load(Ordering::Relaxed)).filter(|&n| n > 0)
+    }
+
     /// The instance has a feed slot, number `n` on this machine.
     pub fn set_feed_number(&self, n: u32) {
         self.feed_number.store(n.into(), Ordering::Relaxed);

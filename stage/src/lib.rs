@@ -57,8 +57,9 @@ pub fn list() -> anyhow::Result<String> {
         match slot {
             Ok(s) => {
                 out += &format!(
-                    "  {}  (process {}{})\n",
+                    "  {}  (#{}, process {}{})\n",
                     s.name,
+                    s.number,
                     s.pid,
                     if s.feeding() { "" } else { ", not feeding now" }
                 )
@@ -520,7 +521,7 @@ impl Stage {
         }
         let live = live_instances();
         let chosen = match &self.pinned {
-            Some(name) => live.into_iter().find(|s| &s.name == name),
+            Some(name) => live.into_iter().find(|s| names(s, name)),
             None => live.into_iter().find(|s| s.feeding()),
         };
         if let Some(info) = chosen {
@@ -715,6 +716,12 @@ impl Drop for Stage {
     fn drop(&mut self) {
         self.let_go();
     }
+}
+
+/// Whether `wanted` names the instance: its name, or `#N` for its number (unique on the
+/// machine where two tracks share a name).
+fn names(slot: &SlotInfo, wanted: &str) -> bool {
+    slot.name == wanted || wanted.strip_prefix('#') == Some(&slot.number.to_string())
 }
 
 /// The instances running now (refused slots are left out; `--list` names them).

@@ -432,6 +432,48 @@ mod gpu_tests {
         rgba
     }
 
+    /// Catmull-Rom is the sharper filter: across a step from level 64 to 192, enlarged 4
+    /// times, it overshoots on both sides (as a sharp filter does, by a few levels), where
+    /// bilinear stays within the step. Crop fills the whole window with the frame.
+    #[test]
+    fn catmull_rom_is_sharper_than_bilinear_and_crop_covers_the_window() {
+        let mut step = vec![255u8; SIDE * SIDE * 4];
+        for (i, px) in step.chunks_exact_mut(4).enumerate() {
+            let level = if i % SIDE < SIDE / 2 { 64 } else { 192 };
+            px[..3].fill(level);
+        }
+        let layout = Layout::new(1024, 1024, None, Fill::Black);
+        let row =
+            |out: &[u8]| -> Vec<u8> { (0..1024).map(|x| out[4 * (512 * 1024 + x)]).collect() };
+        let sharp = row(&draw(&step, 1024, 1024, &layout, true));
+        let soft = row(&draw(&step, 1024, 1024, &layout, false));
+        let range = |r: &[u8]| (*r.iter().min().unwrap(), *r.iter().max().unwrap());
+        let (s_lo, s_hi) = range(&sharp);
+        let (b_lo, b_hi) = range(&soft);
+        assert!(s_lo < 62 && s_hi > 194, "Catmull-Rom: {s_lo}..{s_hi}");
+        assert!(b_lo >= 63 && b_hi <= 193, "bilinear: {b_lo}..{b_hi}");
+        // Crop: a 2:1 window, the square 1024 wide, its middle rows shown; no fill.
+        let frame = corners();
+        let out = draw(
+            &frame,
+            1024,
+            512,
+            &Layout::new(1024, 512, None, Fill::Crop),
+            true,
+        );
+        for x in [0usize, 511, 1023] {
+            let shown = &out[4 * (256 * 1024 + x)..][..3];
+            let want = &frame[4 * (128 * SIDE + x / 4)..][..3];
+            assert!(
+                shown
+                    .iter()
+                    .zip(want)
+                    .all(|(a, b)| (*a as i32 - *b as i32).abs() <= 3),
+                "crop at x {x}: {shown:?} where the frame has {want:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_frame_fills_its_square_and_the_fills_meet_it() {
         let frame = corners();

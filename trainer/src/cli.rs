@@ -376,8 +376,8 @@ pub struct StageArgs {
     /// Borderless fullscreen on that monitor.
     #[arg(long)]
     pub fullscreen: bool,
-    /// The instance to show, by name as --list gives it (default: the most recently
-    /// active one).
+    /// The instance to show, by name as --list gives it, or #N by its number there
+    /// (default: the most recently active one).
     #[arg(long)]
     pub instance: Option<String>,
     /// The picture's shape: 16:9, 9:16, 1:1 or 4:5 (default: the window's).

@@ -454,7 +454,12 @@ impl EditorApp {
                 "\"$0\" stage --instance \"$1\" >/dev/null 2>&1 </dev/null &",
             ])
             .arg(&mvgen)
-            .arg(self.status.instance_name());
+            // By number where it has one: two tracks may share a name.
+            .arg(
+                self.status
+                    .feed_number()
+                    .map_or_else(|| self.status.instance_name(), |n| format!("#{n}")),
+            );
         // SAFETY: close_range is async-signal-safe; it closes the host's descriptors
         // (but stdin, stdout and stderr) in the child before the shell runs.
         unsafe {
