@@ -19,6 +19,7 @@ pub mod engine;
 pub mod export;
 pub mod handoff;
 pub mod params;
+pub mod stage;
 pub mod status;
 pub mod worker;
 
@@ -366,27 +367,3 @@ impl Vst3Plugin for MvGen {
 
 nice_export_clap!(MvGen);
 nice_export_vst3!(MvGen);
-
-/// The `mvgen` program that opens stages: `MVGEN_BIN`, else the one shipped in the
-/// plugin's bundle (beside the plugin, or in `mvgen-libs/` there, as ONNX Runtime is),
-/// else one on `PATH`.
-pub fn stage_binary() -> Option<std::path::PathBuf> {
-    if let Some(bin) = std::env::var_os("MVGEN_BIN") {
-        return Some(bin.into());
-    }
-    let own = mvgen_runtime::library::own_binary_dir();
-    let beside = own.iter().flat_map(|dir| {
-        [
-            dir.join("mvgen"),
-            dir.join(mvgen_runtime::library::LIB_DIR).join("mvgen"),
-        ]
-    });
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("mvgen"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    beside.chain(on_path).find(|p| p.is_file())
-}

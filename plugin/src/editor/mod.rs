@@ -437,43 +437,19 @@ impl EditorApp {
     }
 
     fn open_stage(&mut self) {
-        let Some(mvgen) = crate::stage_binary() else {
+        let Some(mvgen) = crate::stage::stage_binary() else {
             self.stage_error = Some(
                 "mvgen is not in the plugin's bundle or on PATH: install it (scripts/demo.sh)"
                     .into(),
             );
             return;
         };
-        // Through a shell that starts it in the background and exits at once: the stage
-        // is the user's window, not the host's child (no zombie when it closes), and it
-        // holds none of the host's files (its audio device, say).
-        let mut command = std::process::Command::new("/bin/sh");
-        command
-            .args([
-                "-c",
-                "\"$0\" stage --instance \"$1\" >/dev/null 2>&1 </dev/null &",
-            ])
-            .arg(&mvgen)
-            // By number where it has one: two tracks may share a name.
-            .arg(
-                self.status
-                    .feed_number()
-                    .map_or_else(|| self.status.instance_name(), |n| format!("#{n}")),
-            );
-        // SAFETY: close_range is async-signal-safe; it closes the host's descriptors
-        // (but stdin, stdout and stderr) in the child before the shell runs.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                Ok(())
-            });
-        }
-        match command.status() {
-            Ok(s) if s.success() => self.stage_error = None,
-            Ok(s) => self.stage_error = Some(format!("{}: {s}", mvgen.display())),
-            Err(e) => self.stage_error = Some(format!("{}: {e}", mvgen.display())),
-        }
+        // By number where it has one: two tracks may share a name.
+        let instance = self
+            .status
+            .feed_number()
+            .map_or_else(|| self.status.instance_name(), |n| format!("#{n}"));
+        self.stage_error = crate::stage::open_stage(&mvgen, &instance).err();
     }
 
     /// Paint the two pictures; true while the frame is still fading in.
