@@ -147,7 +147,10 @@ impl ApplicationHandler for App {
                 stage.let_go();
                 event_loop.exit();
             }
-            WindowEvent::Resized(size) => stage.resize(size),
+            WindowEvent::Resized(size) => {
+                stage.resize(size);
+                stage.window.request_redraw();
+            }
             WindowEvent::KeyboardInput {
                 event:
                     KeyEvent {
@@ -170,10 +173,15 @@ impl ApplicationHandler for App {
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
         if let Some(stage) = &mut self.window {
-            // Paint at the display's refresh rate.
-            let next = stage.last_paint + stage.refresh;
+            // At the display's refresh rate: look for frames (and keep watching), and
+            // paint when the picture or the words over it changed.
+            let next = stage.last_tick + stage.refresh;
             if Instant::now() >= next {
-                stage.window.request_redraw();
+                stage.last_tick = Instant::now();
+                stage.rescan();
+                if stage.update_frame() || stage.message() != stage.painted_message {
+                    stage.window.request_redraw();
+                }
             }
             event_loop.set_control_flow(ControlFlow::WaitUntil(next.max(Instant::now())));
         }
@@ -218,8 +226,12 @@ struct Stage {
     /// Where the window was before fullscreen.
     windowed: Option<(PhysicalPosition<i32>, PhysicalSize<u32>)>,
     last_paint: Instant,
+    /// The last look for frames, at the display's refresh rate.
+    last_tick: Instant,
     refresh: Duration,
     stats: Option<Stats>,
+    /// The words over the picture when it was last painted.
+    painted_message: Option<(String, bool)>,
 }
 
 /// What `--stats` measures: per new frame, from its sound reaching the plugin to the
@@ -382,7 +394,9 @@ impl Stage {
             monitor,
             windowed: None,
             last_paint: Instant::now(),
+            last_tick: Instant::now(),
             refresh,
+            painted_message: None,
             stats: options.stats.then(Stats::default),
         };
         if options.fullscreen {
@@ -529,11 +543,13 @@ impl Stage {
         }
     }
 
-    /// Take the newest frame, if there is one, and work out what to show now.
-    fn update_frame(&mut self) {
+    /// Take the newest frame, if there is one, and work out what to show now: whether the
+    /// picture changed.
+    fn update_frame(&mut self) -> bool {
         let now = Instant::now();
         let mut upload = false;
         let mut stopped = false;
+        let had_frame = self.has_frame;
         if let Some(f) = &mut self.following {
             f.slot.watch();
             if let Some(meta) = f.slot.read(&mut self.incoming, f.known) {
@@ -580,12 +596,11 @@ impl Stage {
         if upload {
             self.picture.set_frame(&self.queue, &self.shown);
         }
+        upload || had_frame != self.has_frame
     }
 
     fn paint(&mut self) -> anyhow::Result<()> {
         self.last_paint = Instant::now();
-        self.rescan();
-        self.update_frame();
         let texture = match self.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(t)
             | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
@@ -600,6 +615,7 @@ impl Stage {
             .create_view(&wgpu::TextureViewDescriptor::default());
         let (width, height) = (self.config.width, self.config.height);
         let message = self.message();
+        self.painted_message = message.clone();
         let screen =
             egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width as f32, height as f32));
         let mut output = self.egui.run_ui(
