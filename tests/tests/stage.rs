@@ -5,7 +5,8 @@
 //! The picture is checked against the frames the instance publishes (read from its feed
 //! slot by the test, as a second reader): the stage's square, scaled back to 256, must be
 //! nearer the frame of the instance it shows than the other's. The screenshots are kept in
-//! target/test-scratch/stage/.
+//! target/test-scratch/stage/; with `MVGEN_UPDATE_SCREENSHOT=1` the first also replaces
+//! docs/stage.png (README).
 //!
 //! All of it runs in one test function: one X server, one `DISPLAY` for the process.
 
@@ -269,6 +270,9 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
     std::thread::sleep(Duration::from_secs(2));
     let drums_slot = Slot::open(&instance(&feed, "Drums").unwrap().path).unwrap();
     let (first, seen) = shoot_after_frames(&screen, &dir, "drums-1.png", &drums_slot);
+    if std::env::var_os("MVGEN_UPDATE_SCREENSHOT").is_some() {
+        first.save_png(&mvgen_tests::root().join("docs/stage.png")).unwrap();
+    }
     let (near, age_ms) = best_match(&square_of(&first), &seen);
     eprintln!("Drums on the stage: {near:.1} dB from a frame published {age_ms:.0} ms before");
     assert!(
@@ -341,6 +345,35 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
             fresh.map(|s| known = s).filter(|_| drums_slot.watched())
         },
     );
+    // Frozen (SIGSTOP), the stage stops renewing its watch: Drums stops generating
+    // within a second as well, and goes on when the stage does.
+    let signal = |child: &Child, sig: i32| {
+        // SAFETY: a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    };
+    signal(&watcher, libc::SIGSTOP);
+    let frozen_at = mvgen_feed::now_ns();
+    std::thread::sleep(Duration::from_secs(3));
+    let last = drums_slot.read(&mut rgba, 0).unwrap().published_at_ns;
+    let after_ms = last.saturating_sub(frozen_at) as f64 / 1e6;
+    eprintln!("last frame {after_ms:.0} ms after the stage froze");
+    assert!(
+        after_ms <= 1000.0,
+        "inference ran {after_ms:.0} ms after the stage froze"
+    );
+    signal(&watcher, libc::SIGCONT);
+    let mut known = drums_slot.read(&mut rgba, 0).unwrap().sequence;
+    wait_for(
+        Duration::from_secs(10),
+        "frames once the stage thawed",
+        || {
+            drums_slot
+                .read(&mut rgba, known)
+                .map(|m| known = m.sequence)
+        },
+    );
+
+    // Killed, likewise.
     watcher.kill().unwrap();
     let killed_at = mvgen_feed::now_ns();
     watcher.wait().unwrap();
