@@ -12,6 +12,7 @@
 
 use mvgen_feed::{list_in, Slot, SlotInfo, DIR_ENV, FRAME_BYTES, SIDE};
 use mvgen_stage::picture::Layout;
+use mvgen_tests::bounce::psnr;
 use mvgen_tests::editor_host::{Screenshot, Xvfb};
 use mvgen_tests::stage_host::{Placement, Screen};
 use mvgen_tests::{clap_bundle, mvgen, scratch};
@@ -101,16 +102,6 @@ fn square_of(shot: &Screenshot) -> Vec<u8> {
         image::imageops::FilterType::Triangle,
     )
     .into_raw()
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
 }
 
 fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
@@ -271,7 +262,9 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
     let drums_slot = Slot::open(&instance(&feed, "Drums").unwrap().path).unwrap();
     let (first, seen) = shoot_after_frames(&screen, &dir, "drums-1.png", &drums_slot);
     if std::env::var_os("MVGEN_UPDATE_SCREENSHOT").is_some() {
-        first.save_png(&mvgen_tests::root().join("docs/stage.png")).unwrap();
+        first
+            .save_png(&mvgen_tests::root().join("docs/stage.png"))
+            .unwrap();
     }
     let (near, age_ms) = best_match(&square_of(&first), &seen);
     eprintln!("Drums on the stage: {near:.1} dB from a frame published {age_ms:.0} ms before");
