@@ -52,21 +52,7 @@ impl Frame {
     /// The frame as an 8-bit RGB PNG ([`Self::to_rgb8`]), fast compression: the renderer
     /// and the bounce export both write frames through this.
     pub fn to_png(&self) -> Vec<u8> {
-        use image::ImageEncoder;
-        let mut bytes = Vec::new();
-        image::codecs::png::PngEncoder::new_with_quality(
-            &mut bytes,
-            image::codecs::png::CompressionType::Fast,
-            image::codecs::png::FilterType::Sub,
-        )
-        .write_image(
-            &self.to_rgb8(),
-            SIZE as u32,
-            SIZE as u32,
-            image::ExtendedColorType::Rgb8,
-        )
-        .expect("encoding a 256x256 RGB PNG in memory cannot fail");
-        bytes
+        rgb8_to_png(&self.to_rgb8(), SIZE)
     }
 
     /// A frame from interleaved 8-bit RGB (a frame's PNG): the inverse of
@@ -88,6 +74,27 @@ impl Frame {
     pub fn all_finite(&self) -> bool {
         self.planes.iter().all(|v| v.is_finite())
     }
+}
+
+/// A square picture of interleaved 8-bit RGB as PNG, fast compression: the one PNG
+/// encoding of frames (and of the enhancer's 1024x1024 training pictures).
+pub fn rgb8_to_png(rgb: &[u8], side: usize) -> Vec<u8> {
+    use image::ImageEncoder;
+    assert_eq!(rgb.len(), 3 * side * side, "RGB of a {side}x{side} square");
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut bytes,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Sub,
+    )
+    .write_image(
+        rgb,
+        side as u32,
+        side as u32,
+        image::ExtendedColorType::Rgb8,
+    )
+    .expect("encoding a checked RGB square as PNG in memory cannot fail");
+    bytes
 }
 
 /// Three planes of a square picture, [-1, 1] (a frame, or an enhanced one), as

@@ -85,20 +85,7 @@ pub fn pairs(dir: &Path, recipe: &Recipe) -> anyhow::Result<(Vec<Moment>, Vec<Pa
 }
 
 fn write_png(path: &Path, rgb: &[u8], side: usize) -> anyhow::Result<()> {
-    use image::ImageEncoder;
-    let mut bytes = Vec::new();
-    image::codecs::png::PngEncoder::new_with_quality(
-        &mut bytes,
-        image::codecs::png::CompressionType::Fast,
-        image::codecs::png::FilterType::Sub,
-    )
-    .write_image(
-        rgb,
-        side as u32,
-        side as u32,
-        image::ExtendedColorType::Rgb8,
-    )?;
-    crate::files::write_atomic(path, &bytes)
+    crate::files::write_atomic(path, &mvgen_core::frame::rgb8_to_png(rgb, side))
 }
 
 fn read(dir: &Path, moments: &[Moment]) -> anyhow::Result<Vec<Pair>> {
