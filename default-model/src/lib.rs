@@ -15,10 +15,15 @@ use std::path::{Path, PathBuf};
 pub const ONNX: &[u8] = include_bytes!("../../models/default.onnx");
 /// The enhancer's bytes.
 pub const ENHANCER: &[u8] = include_bytes!("../../models/default-enhancer.onnx");
+/// The look's description (`look.json`'s format, `mvgen-look`).
+pub const LOOK: &str = include_str!("../../models/default.look.json");
+/// A frame of the look, 128x128, for choosers.
+pub const THUMBNAIL: &[u8] = include_bytes!("../../models/default-thumbnail.png");
 
 /// The first 16 hex digits of the model's SHA-256.
 pub fn short_hash() -> String {
-    hash16(ONNX)
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash16(ONNX)).clone()
 }
 
 fn hash16(bytes: &[u8]) -> String {
@@ -38,12 +43,17 @@ pub fn cache_dir() -> PathBuf {
 
 /// The default model as a file, written on first use.
 pub fn path() -> std::io::Result<PathBuf> {
-    cached("default", ONNX)
+    cached("default", "onnx", ONNX)
 }
 
 /// The default look's enhancer as a file, written on first use.
 pub fn enhancer_path() -> std::io::Result<PathBuf> {
-    cached("default-enhancer", ENHANCER)
+    cached("default-enhancer", "onnx", ENHANCER)
+}
+
+/// The look's thumbnail as a file, written on first use.
+pub fn thumbnail_path() -> std::io::Result<PathBuf> {
+    cached("default-thumbnail", "png", THUMBNAIL)
 }
 
 /// Whether `path` is the default model's cached file (by its name, which carries the
@@ -56,12 +66,12 @@ pub fn is_default(path: &Path) -> bool {
 }
 
 /// `bytes` in the cache folder under a name that carries their hash.
-fn cached(name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    let path = cache_dir().join(format!("{name}-{}.onnx", hash16(bytes)));
+fn cached(name: &str, extension: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let path = cache_dir().join(format!("{name}-{}.{extension}", hash16(bytes)));
     let intact = std::fs::read(&path).is_ok_and(|b| b == bytes);
     if !intact {
         std::fs::create_dir_all(path.parent().expect("a cache folder"))?;
-        let tmp = path.with_extension(format!("onnx.{}.tmp", std::process::id()));
+        let tmp = path.with_extension(format!("{extension}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
@@ -83,6 +93,9 @@ mod tests {
         let enhancer = super::enhancer_path().unwrap();
         assert_eq!(std::fs::read(&enhancer).unwrap(), super::ENHANCER);
         assert!(!super::is_default(&enhancer));
+        let thumbnail = super::thumbnail_path().unwrap();
+        assert_eq!(std::fs::read(&thumbnail).unwrap(), super::THUMBNAIL);
+        assert!(thumbnail.extension().is_some_and(|e| e == "png"));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

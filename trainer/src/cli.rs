@@ -27,6 +27,9 @@ pub enum Command {
     /// monitor, a projector, or a window OBS captures. Keys: F fullscreen, M next
     /// monitor, Tab next instance, Esc leave fullscreen.
     Stage(StageArgs),
+    /// Looks: list, show and remove them, or make your own from your songs and artwork.
+    #[command(subcommand)]
+    Look(LookCommand),
     /// Build, make or look at Pix2Pix datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -88,8 +91,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 4)]
     pub sample_pairs: usize,
     /// Start from another run's networks (its latest checkpoint; same --ngf and --ndf),
-    /// with fresh optimisers and this run's learning-rate schedule: fine-tuning a look,
-    /// or training on after a run's schedule has ended.
+    /// or from a generator mvgen exported (an .onnx file, a look's; same --ngf; the
+    /// discriminator starts fresh), with fresh optimisers and this run's learning-rate
+    /// schedule: fine-tuning a look, or training on after a run's schedule has ended.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// Stop after this many epochs in this process (resume later with the same command).
@@ -205,6 +209,59 @@ pub struct BenchTrainArgs {
     /// auto, torch or burn (as `mvgen train --backend`).
     #[arg(long, default_value = "auto")]
     pub backend: String,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LookCommand {
+    /// Make a look from your songs (and artwork) in one go, within a time budget: direct
+    /// the songs, build pairs, fine-tune a look's networks on them, train its enhancer,
+    /// measure it on songs it held out, and install it if it reacts to music. Run the
+    /// same command again to resume after an interruption.
+    New(LookNewArgs),
+    /// The looks there are: embedded, shipped and yours, with how they react; and why
+    /// anything in a look folder is not a look.
+    List,
+    /// One look: who made it from what, how it reacts, its files and contact sheet.
+    Show {
+        /// The look's name (as `mvgen look list` gives it).
+        name: String,
+    },
+    /// Remove one of your looks.
+    Rm {
+        name: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LookNewArgs {
+    /// The look's name (a look with that name must not exist yet).
+    pub name: String,
+    /// A folder of your songs (wav, flac, ogg, mp3, m4a, aiff); about 20 make a good
+    /// look. Some are held out to measure the look on music it never saw.
+    #[arg(long)]
+    pub songs: PathBuf,
+    /// A folder of your artwork (png, jpg) to blend into the pictures.
+    #[arg(long)]
+    pub material: Option<PathBuf>,
+    /// The time budget for the whole job, in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    pub minutes: f64,
+    /// The look whose networks are fine-tuned (it must be one of mvgen's own).
+    #[arg(long, default_value = mvgen_look::DEFAULT_NAME)]
+    pub from: String,
+    /// Who made it (look.json's author).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The licence of the songs and artwork, in words (look.json's licence).
+    #[arg(long)]
+    pub licence: Option<String>,
+    /// Where it trains: auto (an NVIDIA GPU where this build and the machine have one),
+    /// cpu or gpu.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -419,7 +476,10 @@ pub struct RenderArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The generator (.onnx); default: the embedded model (trained on synthetic videos).
+    /// The look, by name (`mvgen look list`); default: the embedded one.
+    #[arg(long, conflicts_with = "model")]
+    pub look: Option<String>,
+    /// A generator file (.onnx) instead of a look.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Frames per second: 24, 25, 30, 50 or 60.

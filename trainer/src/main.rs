@@ -5,7 +5,9 @@ mod cli;
 mod dataset;
 mod enhance;
 mod files;
+mod look;
 mod media;
+mod progress;
 mod reactivity;
 mod render;
 mod spectrogram;
@@ -32,6 +34,7 @@ fn run(command: cli::Command) -> anyhow::Result<()> {
         cli::Command::Render(args) => render::run(&args),
         cli::Command::Video(args) => video::run(&args),
         cli::Command::Stage(args) => stage(&args),
+        cli::Command::Look(cmd) => look::command(&cmd),
         cli::Command::Dataset(cli::DatasetCommand::Direct(a)) => dataset::director::command(&a),
         cli::Command::Dataset(cli::DatasetCommand::Synth(a)) => {
             dataset::synth::write_videos(&a.output, a.videos, a.seconds, a.seed)

@@ -17,7 +17,7 @@
 
 use mvgen_core::spectrogram::SIZE;
 use mvgen_core::SpectrogramWindow;
-use serde::{Deserialize, Serialize};
+
 
 /// Side of the compared thumbnails.
 pub const THUMB: usize = 32;
@@ -26,23 +26,8 @@ const SLICES: usize = 12;
 /// Pairs sampled for the coupling (fewer when the song is short).
 const PAIRS: usize = 4000;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct Reactivity {
-    pub motion: f64,
-    pub variety: f64,
-    pub coupling: f64,
-    pub frames: usize,
-}
-
-impl std::fmt::Display for Reactivity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "motion {:.1}, variety {:.1} (levels of 255), coupling {:.2} over {} frames",
-            self.motion, self.variety, self.coupling, self.frames
-        )
-    }
-}
+/// The numbers (defined with the gates a look must pass, in `mvgen_look`).
+pub use mvgen_look::Reactivity;
 
 /// The mean and the (population) standard deviation of `values`.
 fn mean_and_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {

@@ -96,9 +96,17 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     };
     let format = crate::video::format(&args.format)?;
     mvgen_video::encode::ffmpeg_is_there()?;
-    let model = match &args.model {
-        Some(m) => m.clone(),
-        None => mvgen_default_model::path()
+    let model = match (&args.model, &args.look) {
+        (Some(m), _) => m.clone(),
+        (None, Some(name)) => {
+            let catalogue = mvgen_look::Catalogue::load();
+            let look = catalogue.find(name).map_err(anyhow::Error::msg)?;
+            for note in &look.notes {
+                eprintln!("note: the look \"{}\": {note}", look.name());
+            }
+            look.generator.clone()
+        }
+        (None, None) => mvgen_default_model::path()
             .context("writing the embedded default model to the cache folder")?,
     };
     let model = &model;

@@ -26,17 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-/// The enhancer that goes with the generator at `generator`: the default look's own for
-/// the embedded default model, else `<name>.enhancer.onnx` beside the model, if there is
-/// one. (A look folder names its enhancer itself.)
-pub fn enhancer_for(generator: &Path) -> Option<PathBuf> {
-    if mvgen_default_model::is_default(generator) {
-        return mvgen_default_model::enhancer_path().ok();
-    }
-    let stem = generator.file_stem()?.to_string_lossy().into_owned();
-    let beside = generator.with_file_name(format!("{stem}.enhancer.onnx"));
-    beside.is_file().then_some(beside)
-}
+/// The enhancer that goes with the generator at `generator` (the one definition is the
+/// look's: `mvgen_look::enhancer_for`).
+pub use mvgen_look::enhancer_for;
 
 /// How frames are enlarged for a frame bigger than the generator's square.
 pub enum Upscaler {

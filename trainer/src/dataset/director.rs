@@ -27,7 +27,7 @@
 
 use crate::audio;
 use anyhow::{ensure, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Analyser, Fps, FrameClock, SpectrogramWindow, WindowError};
 use rayon::prelude::*;
@@ -334,13 +334,7 @@ pub fn collect_songs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn bar(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{{bar:40}} {{pos}}/{{len}} {what} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
-    )) {
-        bar.set_style(style);
-    }
-    bar
+    crate::progress::bar(len as u64, what)
 }
 
 /// Measure the features' ranges over `songs` (every 10th frame). Songs that cannot be

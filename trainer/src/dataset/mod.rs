@@ -20,7 +20,6 @@ pub mod synth;
 use crate::files::write_atomic;
 use crate::media::{self, Fit, Probe};
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::resample::StreamResampler;
 use mvgen_core::spectrogram::{window_from_signal, ColumnAnalyser, SIZE};
 use mvgen_core::FrameClock;
@@ -113,13 +112,7 @@ pub fn build(inputs: &[PathBuf], out: &Path, recipe: &Recipe) -> anyhow::Result<
     let names: Vec<String> = videos.iter().map(|v| stem(v)).collect();
     let val = val_videos(&names, recipe);
 
-    let bar = ProgressBar::new(videos.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} videos {elapsed_precise} (eta {eta}) {msg}",
-        )
-        .unwrap(),
-    );
+    let bar = crate::progress::bar(videos.len() as u64, "videos");
     let results: Vec<(VideoOutcome, Vec<PairRecord>)> = videos
         .par_iter()
         .zip(names.par_iter())

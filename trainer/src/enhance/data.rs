@@ -9,7 +9,6 @@
 
 use crate::dataset::director::{self, Calibration, Features, Material};
 use anyhow::{ensure, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::model::ENHANCED_SIDE;
 use mvgen_core::spectrogram::SIZE;
 use mvgen_core::Frame;
@@ -149,12 +148,7 @@ fn make(recipe: &Recipe) -> anyhow::Result<(Vec<Moment>, Vec<Pair>)> {
             seed: recipe.seed,
         },
     );
-    let bar = ProgressBar::new(recipe.songs.len() as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} songs made into pairs {elapsed_precise} (eta {eta}) {msg}",
-    ) {
-        bar.set_style(style);
-    }
+    let bar = crate::progress::bar(recipe.songs.len() as u64, "songs made into pairs");
     let every = (recipe.every_s * director::FPS.per_second() as f64)
         .round()
         .max(1.0) as usize;

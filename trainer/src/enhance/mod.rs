@@ -36,7 +36,6 @@ use anyhow::{ensure, Context};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::model::ENHANCED_SIDE;
 use mvgen_core::spectrogram::SIZE;
 use net::{EnhanceNet, SCALE};
@@ -282,27 +281,14 @@ fn train_net(cfg: &EnhanceConfig, dir: &Path, train: &[&data::Pair]) -> anyhow::
             .map_err(|e| anyhow::anyhow!("reading the optimiser state: {e:?}"))?;
         step = ck.step;
     }
-    let bar = ProgressBar::new(cfg.steps);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} steps {elapsed_precise} (eta {eta}) {msg}",
-    ) {
-        bar.set_style(style);
-    }
+    let bar = crate::progress::bar(cfg.steps, "steps");
     bar.set_position(step);
     let mut rng = Crops::new(cfg.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut recent = Vec::new();
     while step < cfg.steps {
         let (x, y) = rng.batch(train, cfg.batch, &device);
-        let out = net.forward(x.clone());
-        let down = burn::tensor::module::avg_pool2d(
-            out.clone(),
-            burn::tensor::ops::AvgPoolOptions::new([SCALE, SCALE]).with_stride([SCALE, SCALE]),
-        );
-        let loss = (out - y).powf_scalar(2.0).mean()
-            + (down - x).powf_scalar(2.0).mean() * cfg.consistency;
-        let value: f32 = loss.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optimiser.step(cfg.lr_at(step), net, grads);
+        let value;
+        (net, value) = train_step(net, &mut optimiser, (x, y), cfg.lr_at(step), cfg.consistency);
         step += 1;
         recent.push(value);
         if recent.len() == 50 {
@@ -320,6 +306,53 @@ fn train_net(cfg: &EnhanceConfig, dir: &Path, train: &[&data::Pair]) -> anyhow::
     }
     bar.finish_and_clear();
     Ok(net.valid())
+}
+
+/// One step on the crops `(x, y)`: the network after it, and the loss before it.
+fn train_step(
+    net: EnhanceNet,
+    optimiser: &mut ModuleOptimizer,
+    (x, y): (Tensor<4>, Tensor<4>),
+    lr: f64,
+    consistency: f64,
+) -> (EnhanceNet, f32) {
+    let out = net.forward(x.clone());
+    let down = burn::tensor::module::avg_pool2d(
+        out.clone(),
+        burn::tensor::ops::AvgPoolOptions::new([SCALE, SCALE]).with_stride([SCALE, SCALE]),
+    );
+    let loss =
+        (out - y).powf_scalar(2.0).mean() + (down - x).powf_scalar(2.0).mean() * consistency;
+    let value: f32 = loss.clone().into_scalar();
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    (optimiser.step(lr, net, grads), value)
+}
+
+/// About how long one training step of an enhancer with `channels` on `batch` crops
+/// takes here, in seconds (the median of three after one to warm up): for planning.
+pub fn seconds_per_step(channels: usize, batch: usize) -> f64 {
+    let device = Device::flex().autodiff();
+    let mut net = EnhanceNet::new(channels, 0, &device);
+    let mut optimiser: ModuleOptimizer = AdamConfig::new().init();
+    let big = CROP * SCALE;
+    let mut times = Vec::new();
+    for s in 0..4 {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![0.25f32; batch * 3 * CROP * CROP], [batch, 3, CROP, CROP]),
+            &device,
+        );
+        let y = Tensor::<4>::from_data(
+            TensorData::new(vec![0.5f32; batch * 3 * big * big], [batch, 3, big, big]),
+            &device,
+        );
+        let start = std::time::Instant::now();
+        (net, _) = train_step(net, &mut optimiser, (x, y), 1e-3, 3.0);
+        if s > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 /// The checkpoint: the network where the generator's trainer keeps its generator, Adam's

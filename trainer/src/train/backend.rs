@@ -35,6 +35,15 @@ pub fn choose(requested: &str) -> anyhow::Result<&'static str> {
     }
 }
 
+/// What `--device auto` means here: `gpu` where the torch trainer sees an NVIDIA GPU.
+pub fn auto_device() -> &'static str {
+    #[cfg(feature = "torch")]
+    if tch::Cuda::is_available() {
+        return "gpu";
+    }
+    "cpu"
+}
+
 /// The run's trainer, fresh or from its checkpoint.
 pub fn open(cfg: &TrainConfig, start: Start) -> anyhow::Result<Box<dyn Trainer>> {
     match cfg.backend.as_str() {

@@ -379,25 +379,69 @@ pub fn export(
     Ok(worst)
 }
 
+/// The generator in an ONNX file that `to_onnx` wrote (an mvgen look's): its weights
+/// read back by their names into a `Generator`. Fine-tuning a look starts here; its
+/// discriminator is not in the file and starts fresh.
+pub fn from_onnx(path: &Path, device: &Device) -> anyhow::Result<Generator> {
+    let (info, bytes) = mvgen_core::model::read(path, &mvgen_core::model::GENERATOR)
+        .with_context(|| format!("{}", path.display()))?;
+    let model = onnx::ModelProto::decode(bytes)?;
+    let weights: std::collections::HashMap<&str, &TensorProto> = model
+        .graph
+        .as_ref()
+        .map(|g| g.initializer.iter().map(|t| (t.name.as_str(), t)).collect())
+        .unwrap_or_default();
+    let not_ours = || {
+        format!(
+            "{} is not a generator mvgen exported (its weights are not unet_256's as `mvgen export` names them): a look can only be fine-tuned from mvgen's own",
+            path.display()
+        )
+    };
+    let ngf = weights
+        .get("down0.weight")
+        .and_then(|t| t.dims.first())
+        .map(|&d| d as usize)
+        .with_context(not_ours)?;
+    ensure!(info.ngf.is_none_or(|n| n as usize == ngf), not_ours());
+    let mut g = Generator::new(ngf, 0, device);
+    let take = |name: String, expected: Vec<usize>| -> anyhow::Result<Vec<f32>> {
+        let t = weights.get(name.as_str()).with_context(not_ours)?;
+        let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
+        ensure!(
+            t.data_type == onnx::FLOAT && dims == expected && t.raw_data.len() == 4 * expected.iter().product::<usize>(),
+            "{}: the weight {name} is {dims:?}, where ngf {ngf} needs {expected:?}",
+            path.display()
+        );
+        Ok(t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    };
+    fn param<const D: usize>(values: Vec<f32>, like: &burn::module::Param<Tensor<D>>, device: &Device) -> burn::module::Param<Tensor<D>> {
+        let shape: [usize; D] = like.dims();
+        burn::module::Param::from_tensor(Tensor::from_data(burn::tensor::TensorData::new(values, shape), device))
+    }
+    for (i, c) in g.down.iter_mut().enumerate() {
+        c.weight = param(take(format!("down{i}.weight"), c.weight.dims().to_vec())?, &c.weight, device);
+    }
+    for (i, n) in g.down_norm.iter_mut().enumerate() {
+        let name = format!("down{}.norm", i + 1);
+        n.gamma = param(take(format!("{name}.scale"), n.gamma.dims().to_vec())?, &n.gamma, device);
+        n.beta = param(take(format!("{name}.bias"), n.beta.dims().to_vec())?, &n.beta, device);
+    }
+    for (j, c) in g.up.iter_mut().enumerate() {
+        c.weight = param(take(format!("up{j}.weight"), c.weight.dims().to_vec())?, &c.weight, device);
+        if let Some(b) = c.bias.take() {
+            c.bias = Some(param(take(format!("up{j}.bias"), b.dims().to_vec())?, &b, device));
+        }
+    }
+    for (j, n) in g.up_norm.iter_mut().enumerate() {
+        let name = format!("up{j}.norm");
+        n.gamma = param(take(format!("{name}.scale"), n.gamma.dims().to_vec())?, &n.gamma, device);
+        n.beta = param(take(format!("{name}.bias"), n.beta.dims().to_vec())?, &n.beta, device);
+    }
+    Ok(g)
+}
+
 /// `mvgen export`.
 pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
-    let cfg = crate::train::read_config(&a.run)?;
-    let device = Device::flex();
-    let (g, epochs) = match a.epoch {
-        Some(epoch) => (
-            crate::train::eval::load_snapshot(&a.run, &cfg, epoch, &device)?,
-            epoch,
-        ),
-        None => {
-            let ck = crate::train::checkpoint::read(&a.run.join(crate::train::CHECKPOINT))?
-                .with_context(|| format!("{} has no checkpoint yet", a.run.display()))?;
-            let g = crate::train::checkpoint::load_module(
-                Generator::new(cfg.ngf, 0, &device),
-                ck.generator,
-            )?;
-            (g, ck.epoch)
-        }
-    };
     let name = a.name.clone().unwrap_or_else(|| {
         a.run
             .canonicalize()
@@ -405,6 +449,35 @@ pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "mvgen".into())
     });
+    export_run(&a.run, a.epoch, name, &a.output)?;
+    Ok(())
+}
+
+/// Write the generator of the run in `run` (at a snapshot `epoch`, or its latest
+/// checkpoint) to `output` as `name`, checked in ONNX Runtime. Returns the epoch.
+pub fn export_run(
+    run: &Path,
+    epoch: Option<usize>,
+    name: String,
+    output: &Path,
+) -> anyhow::Result<usize> {
+    let cfg = crate::train::read_config(run)?;
+    let device = Device::flex();
+    let (g, epochs) = match epoch {
+        Some(epoch) => (
+            crate::train::eval::load_snapshot(run, &cfg, epoch, &device)?,
+            epoch,
+        ),
+        None => {
+            let ck = crate::train::checkpoint::read(&run.join(crate::train::CHECKPOINT))?
+                .with_context(|| format!("{} has no checkpoint yet", run.display()))?;
+            let g = crate::train::checkpoint::load_module(
+                Generator::new(cfg.ngf, 0, &device),
+                ck.generator,
+            )?;
+            (g, ck.epoch)
+        }
+    };
     // Check on real inputs where the dataset is at hand.
     let mut inputs: Vec<mvgen_core::SpectrogramWindow> =
         crate::train::load_split(&cfg.dataset, "val", Some(4))
@@ -418,15 +491,15 @@ pub fn command(a: &crate::cli::ExportArgs) -> anyhow::Result<()> {
         epochs,
         dataset: cfg.dataset_name.clone(),
     };
-    let worst = export(&g, &info, &a.output, &inputs)?;
+    let worst = export(&g, &info, output, &inputs)?;
     eprintln!(
         "{} (ngf {}, epoch {epochs}) -> {}: ONNX Runtime matches burn within {worst:.1e} on {} inputs",
         info.name,
         cfg.ngf,
-        a.output.display(),
+        output.display(),
         inputs.len()
     );
-    Ok(())
+    Ok(epochs)
 }
 
 #[cfg(test)]
@@ -467,6 +540,32 @@ mod tests {
             assert!(!meta.is_foreign());
             eprintln!("ngf {ngf}: max |burn - onnx| = {worst:e}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The default look read back into burn makes the frames ONNX Runtime makes from the
+    /// file, and exports to the same weights: fine-tuning starts from the look itself.
+    #[test]
+    fn a_look_reads_back_into_the_network_it_was_exported_from() {
+        let path = mvgen_default_model::path().unwrap();
+        let g = from_onnx(&path, &Device::flex()).unwrap();
+        assert_eq!(g.ngf(), 16);
+        let worst = parity(&g, &path, &inputs()).unwrap();
+        assert!(worst <= PARITY_TOLERANCE, "{worst}");
+        let weights = |bytes: &[u8]| -> Vec<(String, Vec<u8>)> {
+            let m = onnx::ModelProto::decode(bytes).unwrap();
+            let mut w: Vec<_> = m.graph.unwrap().initializer.into_iter().map(|t| (t.name, t.raw_data.to_vec())).collect();
+            w.sort();
+            w
+        };
+        let info = ExportInfo { name: "again".into(), epochs: 0, dataset: "none".into() };
+        assert_eq!(weights(&to_onnx(&g, &info)), weights(mvgen_default_model::ONNX));
+        // A generator of another make is refused with the reason.
+        let dir = std::env::temp_dir().join(format!("mvgen-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let enhancer = dir.join("enhancer.onnx");
+        std::fs::write(&enhancer, mvgen_default_model::ENHANCER).unwrap();
+        assert!(from_onnx(&enhancer, &Device::flex()).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

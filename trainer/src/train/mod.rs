@@ -34,7 +34,6 @@ use anyhow::{ensure, Context};
 use burn::module::Module;
 use burn::tensor::Device;
 use checkpoint::Checkpoint;
-use indicatif::{ProgressBar, ProgressStyle};
 use mvgen_core::spectrogram::SIZE;
 use net::{Discriminator, Generator};
 use serde::{Deserialize, Serialize};
@@ -344,7 +343,11 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
             (saved, trainer, ck.epoch, ck.step)
         }
         None => {
-            let source = cfg.init_from.as_deref().map(initial_networks).transpose()?;
+            let source = cfg
+                .init_from
+                .as_deref()
+                .map(|from| initial_networks(from, &cfg))
+                .transpose()?;
             let start = source.as_ref().map_or(Start::Fresh, Start::Networks);
             let trainer = backend::open(&cfg, start)?;
             crate::files::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
@@ -369,10 +372,10 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
     let total = cfg.total_epochs();
     let steps_per_epoch = train.len().div_ceil(cfg.batch);
     let last = stop_after.map_or(total, |n| (done + n).min(total));
-    let bar = ProgressBar::new(((last - done) * steps_per_epoch) as u64);
-    bar.set_style(ProgressStyle::with_template(
+    let bar = crate::progress::styled(
+        ((last - done) * steps_per_epoch) as u64,
         "{bar:40} epoch {prefix} {pos}/{len} steps {elapsed_precise} (eta {eta}) {msg}",
-    )?);
+    );
     let mut losses_csv = open_losses(&run.join(LOSSES))?;
     for epoch in done + 1..=last {
         bar.set_prefix(format!("{epoch}/{total}"));
@@ -428,8 +431,26 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
     Ok(())
 }
 
-/// The latest checkpoint of the run `from` (for `--init-from`).
-fn initial_networks(from: &Path) -> anyhow::Result<Checkpoint> {
+/// The networks to start from (for `--init-from`): a run's latest checkpoint, or a
+/// generator exported to ONNX (a look's) with a fresh discriminator from `cfg`'s seed.
+fn initial_networks(from: &Path, cfg: &TrainConfig) -> anyhow::Result<Checkpoint> {
+    if is_onnx(from) {
+        let device = Device::flex();
+        let generator = export::from_onnx(from, &device)?;
+        eprintln!("starting from the generator {}", from.display());
+        return Ok(Checkpoint {
+            epoch: 0,
+            step: 0,
+            generator: checkpoint::module_bytes(generator)?,
+            discriminator: checkpoint::module_bytes(Discriminator::new(
+                cfg.ndf,
+                discriminator_seed(cfg),
+                &device,
+            ))?,
+            opt_g: Vec::new(),
+            opt_d: Vec::new(),
+        });
+    }
     let ck = checkpoint::read(&from.join(CHECKPOINT))?.with_context(|| {
         format!(
             "--init-from {}: not a training run with a checkpoint",
@@ -456,6 +477,11 @@ fn open_losses(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>>
         writeln!(w, "{LOSSES_HEADER}")?;
     }
     Ok(w)
+}
+
+/// Whether `path` names an ONNX file rather than a run folder.
+pub fn is_onnx(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == "onnx")
 }
 
 /// Drop the rows of epochs after the checkpoint: a killed run logged steps it will redo.
@@ -519,7 +545,7 @@ pub fn sample_grid(trainer: &dyn Trainer, examples: &[Example]) -> anyhow::Resul
 }
 
 /// CPU threads for both trainers (rayon's pool for burn, libtorch's intra-op pool).
-fn threads(n: Option<usize>) -> anyhow::Result<()> {
+pub(crate) fn threads(n: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = n {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -576,7 +602,18 @@ pub fn command(a: &crate::cli::TrainArgs) -> anyhow::Result<()> {
             .transpose()?,
         ..TrainConfig::bench(a.ngf, a.ndf, &a.device)
     };
-    if let Some(from) = &cfg.init_from {
+    if let Some(from) = cfg.init_from.as_deref().filter(|f| is_onnx(f)) {
+        let ngf = mvgen_core::model::inspect(from)
+            .with_context(|| format!("--init-from {}", from.display()))?
+            .ngf;
+        ensure!(
+            ngf.is_none_or(|n| n as usize == cfg.ngf),
+            "--init-from {}: its generator is ngf {}, this run's {}: give the same --ngf",
+            from.display(),
+            ngf.unwrap_or_default(),
+            cfg.ngf
+        );
+    } else if let Some(from) = &cfg.init_from {
         // Checked before anything is written: the networks must have the same shapes.
         let source =
             read_config(from).with_context(|| format!("--init-from {}", from.display()))?;
@@ -593,9 +630,9 @@ pub fn command(a: &crate::cli::TrainArgs) -> anyhow::Result<()> {
     run(cfg, &a.run, a.stop_after)
 }
 
-/// `mvgen bench-train`: median ms per phase of a training step on fixed pairs.
-pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
-    threads(a.threads)?;
+/// Training steps of a fresh trainer for `cfg` on made-up pairs: the times of `steps`
+/// after `warm_up`.
+fn step_times(cfg: &TrainConfig, steps: usize, warm_up: usize) -> anyhow::Result<Vec<PhaseMs>> {
     let examples: Vec<Example> = (0..4u8)
         .map(|k| Example {
             gray: (0..SIZE * SIZE)
@@ -606,22 +643,37 @@ pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
                 .collect(),
         })
         .collect();
+    let mut trainer = backend::open(cfg, Start::Fresh)?;
+    let mut times = Vec::new();
+    for s in 0..steps + warm_up {
+        let (_, ms) = trainer.step(&[&examples[s % examples.len()]], cfg.lr);
+        if s >= warm_up {
+            times.push(ms);
+        }
+    }
+    Ok(times)
+}
+
+/// About how long one of `cfg`'s training steps takes here, in seconds (the median of
+/// three after one to warm up): for planning a run to a time budget.
+pub fn seconds_per_step(cfg: &TrainConfig) -> anyhow::Result<f64> {
+    let mut times: Vec<f64> = step_times(cfg, 3, 1)?.iter().map(PhaseMs::total).collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2] / 1000.0 * cfg.batch as f64)
+}
+
+/// `mvgen bench-train`: median ms per phase of a training step on fixed pairs.
+pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
+    threads(a.threads)?;
     for &ngf in &a.ngf {
         let cfg = TrainConfig {
             backend: backend::choose(&a.backend)?.into(),
             ..TrainConfig::bench(ngf, a.ndf, &a.device)
         };
-        let mut trainer = backend::open(&cfg, Start::Fresh)?;
         if ngf == a.ngf[0] {
             println!("{}", backend::describe(&cfg));
         }
-        let mut times = Vec::new();
-        for s in 0..a.steps + a.warm_up {
-            let (_, ms) = trainer.step(&[&examples[s % examples.len()]], cfg.lr);
-            if s >= a.warm_up {
-                times.push(ms);
-            }
-        }
+        let times = step_times(&cfg, a.steps, a.warm_up)?;
         let median = |f: fn(&PhaseMs) -> f64| {
             let mut v: Vec<f64> = times.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
