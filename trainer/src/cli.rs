@@ -229,9 +229,7 @@ pub enum LookCommand {
         name: String,
     },
     /// Remove one of your looks.
-    Rm {
-        name: String,
-    },
+    Rm { name: String },
 }
 
 #[derive(clap::Args, Debug)]
@@ -257,6 +255,10 @@ pub struct LookNewArgs {
     /// The licence of the songs and artwork, in words (look.json's licence).
     #[arg(long)]
     pub licence: Option<String>,
+    /// Train the generator this many epochs instead of as many as the budget allows
+    /// (to repeat a look exactly on another machine).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Where it trains: auto (an NVIDIA GPU where this build and the machine have one),
     /// cpu or gpu.
     #[arg(long, default_value = "auto")]

@@ -18,7 +18,6 @@
 use mvgen_core::spectrogram::SIZE;
 use mvgen_core::SpectrogramWindow;
 
-
 /// Side of the compared thumbnails.
 pub const THUMB: usize = 32;
 const BANDS: usize = 12;

@@ -288,7 +288,13 @@ fn train_net(cfg: &EnhanceConfig, dir: &Path, train: &[&data::Pair]) -> anyhow::
     while step < cfg.steps {
         let (x, y) = rng.batch(train, cfg.batch, &device);
         let value;
-        (net, value) = train_step(net, &mut optimiser, (x, y), cfg.lr_at(step), cfg.consistency);
+        (net, value) = train_step(
+            net,
+            &mut optimiser,
+            (x, y),
+            cfg.lr_at(step),
+            cfg.consistency,
+        );
         step += 1;
         recent.push(value);
         if recent.len() == 50 {
@@ -321,8 +327,7 @@ fn train_step(
         out.clone(),
         burn::tensor::ops::AvgPoolOptions::new([SCALE, SCALE]).with_stride([SCALE, SCALE]),
     );
-    let loss =
-        (out - y).powf_scalar(2.0).mean() + (down - x).powf_scalar(2.0).mean() * consistency;
+    let loss = (out - y).powf_scalar(2.0).mean() + (down - x).powf_scalar(2.0).mean() * consistency;
     let value: f32 = loss.clone().into_scalar();
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     (optimiser.step(lr, net, grads), value)
@@ -338,7 +343,10 @@ pub fn seconds_per_step(channels: usize, batch: usize) -> f64 {
     let mut times = Vec::new();
     for s in 0..4 {
         let x = Tensor::<4>::from_data(
-            TensorData::new(vec![0.25f32; batch * 3 * CROP * CROP], [batch, 3, CROP, CROP]),
+            TensorData::new(
+                vec![0.25f32; batch * 3 * CROP * CROP],
+                [batch, 3, CROP, CROP],
+            ),
             &device,
         );
         let y = Tensor::<4>::from_data(

@@ -408,34 +408,74 @@ pub fn from_onnx(path: &Path, device: &Device) -> anyhow::Result<Generator> {
         let t = weights.get(name.as_str()).with_context(not_ours)?;
         let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
         ensure!(
-            t.data_type == onnx::FLOAT && dims == expected && t.raw_data.len() == 4 * expected.iter().product::<usize>(),
+            t.data_type == onnx::FLOAT
+                && dims == expected
+                && t.raw_data.len() == 4 * expected.iter().product::<usize>(),
             "{}: the weight {name} is {dims:?}, where ngf {ngf} needs {expected:?}",
             path.display()
         );
-        Ok(t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     };
-    fn param<const D: usize>(values: Vec<f32>, like: &burn::module::Param<Tensor<D>>, device: &Device) -> burn::module::Param<Tensor<D>> {
+    fn param<const D: usize>(
+        values: Vec<f32>,
+        like: &burn::module::Param<Tensor<D>>,
+        device: &Device,
+    ) -> burn::module::Param<Tensor<D>> {
         let shape: [usize; D] = like.dims();
-        burn::module::Param::from_tensor(Tensor::from_data(burn::tensor::TensorData::new(values, shape), device))
+        burn::module::Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(values, shape),
+            device,
+        ))
     }
     for (i, c) in g.down.iter_mut().enumerate() {
-        c.weight = param(take(format!("down{i}.weight"), c.weight.dims().to_vec())?, &c.weight, device);
+        c.weight = param(
+            take(format!("down{i}.weight"), c.weight.dims().to_vec())?,
+            &c.weight,
+            device,
+        );
     }
     for (i, n) in g.down_norm.iter_mut().enumerate() {
         let name = format!("down{}.norm", i + 1);
-        n.gamma = param(take(format!("{name}.scale"), n.gamma.dims().to_vec())?, &n.gamma, device);
-        n.beta = param(take(format!("{name}.bias"), n.beta.dims().to_vec())?, &n.beta, device);
+        n.gamma = param(
+            take(format!("{name}.scale"), n.gamma.dims().to_vec())?,
+            &n.gamma,
+            device,
+        );
+        n.beta = param(
+            take(format!("{name}.bias"), n.beta.dims().to_vec())?,
+            &n.beta,
+            device,
+        );
     }
     for (j, c) in g.up.iter_mut().enumerate() {
-        c.weight = param(take(format!("up{j}.weight"), c.weight.dims().to_vec())?, &c.weight, device);
+        c.weight = param(
+            take(format!("up{j}.weight"), c.weight.dims().to_vec())?,
+            &c.weight,
+            device,
+        );
         if let Some(b) = c.bias.take() {
-            c.bias = Some(param(take(format!("up{j}.bias"), b.dims().to_vec())?, &b, device));
+            c.bias = Some(param(
+                take(format!("up{j}.bias"), b.dims().to_vec())?,
+                &b,
+                device,
+            ));
         }
     }
     for (j, n) in g.up_norm.iter_mut().enumerate() {
         let name = format!("up{j}.norm");
-        n.gamma = param(take(format!("{name}.scale"), n.gamma.dims().to_vec())?, &n.gamma, device);
-        n.beta = param(take(format!("{name}.bias"), n.beta.dims().to_vec())?, &n.beta, device);
+        n.gamma = param(
+            take(format!("{name}.scale"), n.gamma.dims().to_vec())?,
+            &n.gamma,
+            device,
+        );
+        n.beta = param(
+            take(format!("{name}.bias"), n.beta.dims().to_vec())?,
+            &n.beta,
+            device,
+        );
     }
     Ok(g)
 }
@@ -554,12 +594,25 @@ mod tests {
         assert!(worst <= PARITY_TOLERANCE, "{worst}");
         let weights = |bytes: &[u8]| -> Vec<(String, Vec<u8>)> {
             let m = onnx::ModelProto::decode(bytes).unwrap();
-            let mut w: Vec<_> = m.graph.unwrap().initializer.into_iter().map(|t| (t.name, t.raw_data.to_vec())).collect();
+            let mut w: Vec<_> = m
+                .graph
+                .unwrap()
+                .initializer
+                .into_iter()
+                .map(|t| (t.name, t.raw_data.to_vec()))
+                .collect();
             w.sort();
             w
         };
-        let info = ExportInfo { name: "again".into(), epochs: 0, dataset: "none".into() };
-        assert_eq!(weights(&to_onnx(&g, &info)), weights(mvgen_default_model::ONNX));
+        let info = ExportInfo {
+            name: "again".into(),
+            epochs: 0,
+            dataset: "none".into(),
+        };
+        assert_eq!(
+            weights(&to_onnx(&g, &info)),
+            weights(mvgen_default_model::ONNX)
+        );
         // A generator of another make is refused with the reason.
         let dir = std::env::temp_dir().join(format!("mvgen-import-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
