@@ -84,7 +84,11 @@ pub fn shortfalls(reactions: &[Reaction]) -> Vec<String> {
     }
     let n = reactions.len() as f64;
     let mean = |f: fn(&Reactivity) -> f64| reactions.iter().map(|r| f(&r.numbers)).sum::<f64>() / n;
-    let (variety, coupling, motion) = (mean(|r| r.variety), mean(|r| r.coupling), mean(|r| r.motion));
+    let (variety, coupling, motion) = (
+        mean(|r| r.variety),
+        mean(|r| r.coupling),
+        mean(|r| r.motion),
+    );
     let mut out = Vec::new();
     if variety < MIN_VARIETY {
         out.push(format!(
@@ -264,7 +268,11 @@ impl Look {
                     reason: format!(
                         "\"{}\" is {} with mvgen, not one of yours: it cannot be removed",
                         self.name(),
-                        if self.origin == Origin::Embedded { "embedded" } else { "shipped" }
+                        if self.origin == Origin::Embedded {
+                            "embedded"
+                        } else {
+                            "shipped"
+                        }
                     ),
                 })
             }
@@ -345,7 +353,9 @@ impl Catalogue {
             let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
             for path in paths {
-                let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                let name = path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
                 // Hidden entries are work in progress (`.NAME.part` while installing).
                 if name.starts_with('.') {
                     continue;
@@ -387,7 +397,9 @@ impl Catalogue {
     /// The look named `name` (case and surrounding space aside).
     pub fn get(&self, name: &str) -> Option<&Look> {
         let name = name.trim();
-        self.looks.iter().find(|l| l.name().trim().eq_ignore_ascii_case(name))
+        self.looks
+            .iter()
+            .find(|l| l.name().trim().eq_ignore_ascii_case(name))
     }
 
     /// The look named `name`, or why there is none, in one line.
@@ -405,7 +417,11 @@ impl Catalogue {
                 .unwrap_or_default();
             format!(
                 "there is no look named \"{name}\"{problem}; the looks are: {}",
-                self.looks.iter().map(|l| format!("\"{}\"", l.name())).collect::<Vec<_>>().join(", ")
+                self.looks
+                    .iter()
+                    .map(|l| format!("\"{}\"", l.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
@@ -466,7 +482,9 @@ fn read_bare(path: &Path, origin: Origin) -> Result<Look, Problem> {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let (enhancer, notes) = enhancer(&path.with_file_name(format!("{stem}.enhancer.onnx")));
     let mut description = Description::named(&stem);
     description.ngf = info.ngf;
@@ -542,8 +560,13 @@ pub fn data_dir() -> PathBuf {
 /// installed `mvgen`, and the project's own `looks/` for development builds.
 pub fn shipped_folders() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    let exe = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
-    for dir in mvgen_runtime::library::own_binary_dir().into_iter().chain(exe) {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    for dir in mvgen_runtime::library::own_binary_dir()
+        .into_iter()
+        .chain(exe)
+    {
         dirs.push(dir.join("looks"));
         dirs.push(dir.join(mvgen_runtime::library::LIB_DIR).join("looks"));
         if let Some(up) = dir.parent() {
@@ -555,7 +578,10 @@ pub fn shipped_folders() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for dir in dirs {
         if let Ok(dir) = dir.canonicalize() {
-            if dir.is_dir() && !out.contains(&dir) && Some(&dir) != user_folder().canonicalize().ok().as_ref() {
+            if dir.is_dir()
+                && !out.contains(&dir)
+                && Some(&dir) != user_folder().canonicalize().ok().as_ref()
+            {
                 out.push(dir);
             }
         }

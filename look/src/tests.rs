@@ -69,7 +69,10 @@ fn a_look_folder_is_found_with_its_description_files_and_hash() {
     assert_eq!(look.description.reactivity[0].numbers.variety, 30.0);
     assert_eq!(look.generator, dir.join(GENERATOR));
     assert_eq!(look.enhancer.as_deref(), Some(dir.join(ENHANCER).as_path()));
-    assert_eq!(look.thumbnail.as_deref(), Some(dir.join(THUMBNAIL).as_path()));
+    assert_eq!(
+        look.thumbnail.as_deref(),
+        Some(dir.join(THUMBNAIL).as_path())
+    );
     assert_eq!(look.sheet, None);
     assert_eq!(look.sha256, sha256(mvgen_default_model::ONNX));
     assert!(look.notes.is_empty(), "{:?}", look.notes);
@@ -88,7 +91,11 @@ fn a_look_without_an_enhancer_is_a_look_that_says_so() {
     assert_eq!(look.notes.len(), 1);
     assert!(look.notes[0].contains("no enhancer") && look.notes[0].contains("classical filter"));
     // An enhancer of the wrong contract is refused, and the look still works without it.
-    std::fs::write(folder.join("plain").join(ENHANCER), mvgen_default_model::ONNX).unwrap();
+    std::fs::write(
+        folder.join("plain").join(ENHANCER),
+        mvgen_default_model::ONNX,
+    )
+    .unwrap();
     let c = scan(&folder, Origin::User);
     let look = c.find("Plain").unwrap();
     assert_eq!(look.enhancer, None);
@@ -118,14 +125,21 @@ fn bad_look_folders_each_give_one_line_and_lose_nothing() {
     let c = scan(&folder, Origin::User);
     assert_eq!(c.looks.iter().map(Look::name).collect::<Vec<_>>(), ["Good"]);
     let reason = |dir: &Path| {
-        let p = c.problems.iter().find(|p| p.path == dir).unwrap_or_else(|| panic!("{dir:?}: {:?}", c.problems));
+        let p = c
+            .problems
+            .iter()
+            .find(|p| p.path == dir)
+            .unwrap_or_else(|| panic!("{dir:?}: {:?}", c.problems));
         let line = p.to_string();
         assert_eq!(line.lines().count(), 1, "one line: {line}");
         p.reason.clone()
     };
     assert!(reason(&corrupt).starts_with("look.json is not a look description"));
     let wrong_reason = reason(&wrong);
-    assert!(wrong_reason.starts_with("generator.onnx: "), "{wrong_reason}");
+    assert!(
+        wrong_reason.starts_with("generator.onnx: "),
+        "{wrong_reason}"
+    );
     assert!(reason(&newer).contains("newer mvgen"));
     assert!(reason(&unnamed).contains("no name"));
     assert!(reason(&bare_folder).starts_with("no look.json"));
@@ -147,13 +161,19 @@ fn two_looks_with_one_name_keep_the_first_and_name_it_for_the_second() {
     let first = make_look(&shipped, "ember", "Ember", true);
     let second = make_look(&user, "my-ember", "EMBER", true);
     let mut c = Catalogue::default();
-    c.scan(&[(Origin::Shipped, shipped.clone()), (Origin::User, user.clone())]);
+    c.scan(&[
+        (Origin::Shipped, shipped.clone()),
+        (Origin::User, user.clone()),
+    ]);
     assert_eq!(c.looks.len(), 1);
     assert_eq!(c.looks[0].location.as_deref(), Some(first.as_path()));
     assert_eq!(c.problems.len(), 1);
     let p = &c.problems[0];
     assert_eq!(p.path, second);
-    assert!(p.reason.contains("already named \"Ember\"") && p.reason.contains(&first.display().to_string()));
+    assert!(
+        p.reason.contains("already named \"Ember\"")
+            && p.reason.contains(&first.display().to_string())
+    );
     assert!(second.join(GENERATOR).is_file());
     let _ = std::fs::remove_dir_all(shipped);
     let _ = std::fs::remove_dir_all(user);
@@ -163,7 +183,11 @@ fn two_looks_with_one_name_keep_the_first_and_name_it_for_the_second() {
 fn a_bare_generator_is_a_look_named_for_its_file() {
     let folder = scratch("bare");
     std::fs::write(folder.join("neon.onnx"), mvgen_default_model::ONNX).unwrap();
-    std::fs::write(folder.join("neon.enhancer.onnx"), mvgen_default_model::ENHANCER).unwrap();
+    std::fs::write(
+        folder.join("neon.enhancer.onnx"),
+        mvgen_default_model::ENHANCER,
+    )
+    .unwrap();
     std::fs::write(folder.join("notes.txt"), b"ignored").unwrap();
     std::fs::create_dir_all(folder.join(".half-installed")).unwrap();
     let c = scan(&folder, Origin::User);
@@ -187,11 +211,20 @@ fn a_saved_look_is_found_renamed_changed_or_missing() {
     let c = scan(&folder, Origin::User);
     let ember = c.find("Ember").unwrap().id();
     assert!(matches!(c.resolve(&ember), Resolution::Found(l) if l.name() == "Ember"));
-    let renamed = LookId { name: "Old name".into(), ..ember.clone() };
+    let renamed = LookId {
+        name: "Old name".into(),
+        ..ember.clone()
+    };
     assert!(matches!(c.resolve(&renamed), Resolution::Renamed(l) if l.name() == "Ember"));
-    let changed = LookId { sha256: "0".repeat(64), ..ember.clone() };
+    let changed = LookId {
+        sha256: "0".repeat(64),
+        ..ember.clone()
+    };
     assert!(matches!(c.resolve(&changed), Resolution::Changed(l) if l.name() == "Ember"));
-    let missing = LookId { name: "Gone".into(), sha256: "0".repeat(64) };
+    let missing = LookId {
+        name: "Gone".into(),
+        sha256: "0".repeat(64),
+    };
     assert_eq!(c.resolve(&missing), Resolution::Missing);
     let _ = std::fs::remove_dir_all(folder);
 }
@@ -223,13 +256,24 @@ fn the_embedded_look_is_the_default_model_and_reacts() {
 fn shortfalls_say_by_how_much() {
     let reaction = |variety, coupling, motion| Reaction {
         song: "s".into(),
-        numbers: Reactivity { motion, variety, coupling, frames: 100 },
+        numbers: Reactivity {
+            motion,
+            variety,
+            coupling,
+            frames: 100,
+        },
     };
     assert!(shortfalls(&[reaction(30.0, 0.5, 4.0)]).is_empty());
     let short = shortfalls(&[reaction(20.0, 0.1, 4.0), reaction(22.0, 0.2, 4.0)]);
     assert_eq!(short.len(), 2, "{short:?}");
-    assert!(short[0].contains("variety 21.0") && short[0].contains("4.0 short"), "{short:?}");
-    assert!(short[1].contains("coupling 0.15") && short[1].contains("0.15 short"), "{short:?}");
+    assert!(
+        short[0].contains("variety 21.0") && short[0].contains("4.0 short"),
+        "{short:?}"
+    );
+    assert!(
+        short[1].contains("coupling 0.15") && short[1].contains("0.15 short"),
+        "{short:?}"
+    );
     assert!(shortfalls(&[reaction(30.0, 0.5, 14.0)])[0].contains("flickers"));
     assert!(!shortfalls(&[]).is_empty());
 }

@@ -17,7 +17,9 @@
 
 use crate::status::{LoadRequest, Status};
 use mvgen_core::{Frame, ModelInfo, SpectrogramWindow, WindowEnd};
+use mvgen_look::{LookId, Resolution};
 use mvgen_runtime::{Generator, ProviderReport, RuntimeConfig};
+use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -249,10 +251,61 @@ fn run(orders: Receiver<Order>, done: Sender<Done>, stall: Option<Stall>) {
     }
 }
 
+/// Where a request's generator is now, which look that is, and what the user should
+/// know. A look is found again by name and hash (on the loader's thread: that reads the
+/// look folders): it may have moved, as on another machine, or be missing, and then
+/// the default look runs and says why.
+fn resolve(request: &LoadRequest) -> (PathBuf, Option<LookId>, Option<String>) {
+    let Some(id) = &request.look else {
+        return (request.path.clone(), None, None);
+    };
+    let catalogue = mvgen_look::Catalogue::load();
+    let (look, note) = match catalogue.resolve(id) {
+        Resolution::Found(l) => (Some(l), None),
+        Resolution::Renamed(l) => (
+            Some(l),
+            Some(format!(
+                "the session's look \"{}\" is called \"{}\" here",
+                id.name,
+                l.name()
+            )),
+        ),
+        Resolution::Changed(l) => (
+            Some(l),
+            Some(format!(
+                "the look \"{}\" was remade since the session was saved",
+                id.name
+            )),
+        ),
+        Resolution::Missing => (
+            catalogue
+                .looks
+                .iter()
+                .find(|l| l.origin == mvgen_look::Origin::Embedded),
+            Some(format!(
+                "the session's look \"{}\" is not on this machine: the default look runs",
+                id.name
+            )),
+        ),
+    };
+    match look {
+        Some(l) => (
+            l.generator.clone(),
+            Some(l.id()),
+            note.or_else(|| l.notes.first().cloned()),
+        ),
+        None => (request.path.clone(), None, note),
+    }
+}
+
 /// A loader's answer.
 pub struct Loaded {
     pub id: u64,
     pub request: LoadRequest,
+    /// The generator that was loaded (for a look, where it was found).
+    pub path: PathBuf,
+    pub look: Option<LookId>,
+    pub note: Option<String>,
     pub result: Result<Generator, String>,
 }
 
@@ -296,7 +349,7 @@ impl Loads {
         let spawned = std::thread::Builder::new()
             .name("mvgen-loader".into())
             .spawn(move || {
-                let path = request.path.clone();
+                let (path, look, note) = resolve(&request);
                 let config = request.config.clone();
                 // A loader always answers: a panic inside ONNX Runtime's bindings becomes
                 // an error like any other.
@@ -315,6 +368,9 @@ impl Loads {
                 let _ = sender.send(Loaded {
                     id,
                     request,
+                    path,
+                    look,
+                    note,
                     result,
                 });
             });

@@ -221,6 +221,7 @@ impl Plugin for MvGen {
         let wanted = self.status.take_load_request().or_else(|| {
             self.model_path().map(|path| LoadRequest {
                 path,
+                look: self.params.saved_look(),
                 config: runtime,
                 save: false,
             })
@@ -241,7 +242,10 @@ impl Plugin for MvGen {
             Some(w) if engine.serves(&w) => {
                 if w.save {
                     self.params.set_model(&w.path);
-                    self.params.remember_model(&w.path, params::RECENT_MODELS);
+                    self.params.set_look(w.look.clone());
+                    if w.look.is_none() {
+                        self.params.remember_model(&w.path, params::RECENT_MODELS);
+                    }
                 }
                 None
             }

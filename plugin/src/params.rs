@@ -97,6 +97,11 @@ pub struct MvGenParams {
     /// (`export::default_export_dir`).
     #[persist = "export_dir"]
     pub export_dir: std::sync::RwLock<Option<String>>,
+    /// The look the session shows, by name and generator hash (`mvgen_look`), so that a
+    /// session opened on another machine finds it there; `None` for a model loaded as a
+    /// file.
+    #[persist = "look"]
+    pub look: std::sync::RwLock<Option<mvgen_look::LookId>>,
     /// Models loaded before, newest first, for the editor's "Recent" menu.
     #[persist = "recent_models"]
     pub recent_models: std::sync::RwLock<Vec<String>>,
@@ -189,6 +194,15 @@ impl MvGenParams {
         });
     }
 
+    /// The look the session names, if any.
+    pub fn saved_look(&self) -> Option<mvgen_look::LookId> {
+        saved(&self.look)
+    }
+
+    pub fn set_look(&self, look: Option<mvgen_look::LookId>) {
+        save(&self.look, |l| *l = look);
+    }
+
     /// Where bounces are exported: the session's folder, else the default.
     pub fn export_folder(&self) -> std::path::PathBuf {
         saved(&self.export_dir).map_or_else(crate::export::default_export_dir, Into::into)
@@ -263,6 +277,7 @@ impl Default for MvGenParams {
             video_aspect: EnumParam::new("Video aspect", VideoAspectParam::Wide),
             video_fill: EnumParam::new("Video fill", VideoFillParam::Blur),
             model_path: std::sync::RwLock::new(None),
+            look: std::sync::RwLock::new(None),
             export_dir: std::sync::RwLock::new(None),
             recent_models: std::sync::RwLock::new(Vec::new()),
         }

@@ -81,7 +81,11 @@ static INSTANCES: AtomicU64 = AtomicU64::new(0);
 /// A model to load, and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadRequest {
+    /// The generator; for a look, where it was (the loader finds the look again by
+    /// name and hash: it may have moved, as on another machine).
     pub path: PathBuf,
+    /// The look this is.
+    pub look: Option<mvgen_look::LookId>,
     pub config: RuntimeConfig,
     /// Make it the session's model once it has loaded (the user chose it), never before:
     /// a path that fails to load is not saved, and the model that runs stays.
@@ -114,6 +118,11 @@ pub struct WorkerReport {
     pub model: Option<ModelInfo>,
     pub provider: Option<ProviderReport>,
     pub loading: Option<PathBuf>,
+    /// The look that runs (`None`: a model loaded as a file).
+    pub look: Option<mvgen_look::LookId>,
+    /// What the user should know about it: the session's look is missing here and the
+    /// default runs, it was renamed or remade, or it has no enhancer.
+    pub look_note: Option<String>,
     /// The last error, in plain words.
     pub error: Option<String>,
     pub inference_ms: f32,

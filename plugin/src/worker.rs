@@ -378,11 +378,15 @@ impl State {
                     r.error = None;
                     r.model = Some(info);
                     r.provider = Some(provider);
+                    r.look = loaded.look.clone();
+                    r.look_note = loaded.note.clone();
                 });
                 if loaded.request.save {
-                    self.params.set_model(&loaded.request.path);
-                    self.params
-                        .remember_model(&loaded.request.path, RECENT_MODELS);
+                    self.params.set_model(&loaded.path);
+                    self.params.set_look(loaded.look.clone());
+                    if loaded.look.is_none() {
+                        self.params.remember_model(&loaded.path, RECENT_MODELS);
+                    }
                 }
             }
             Err(e) => {
@@ -926,6 +930,7 @@ mod tests {
         let model = mvgen_default_model::path().unwrap();
         status.request_load(LoadRequest {
             path: model.clone(),
+            look: None,
             config: cpu(),
             save: true,
         });
@@ -946,6 +951,7 @@ mod tests {
         let bad = PathBuf::from("/nonexistent/model.onnx");
         status.request_load(LoadRequest {
             path: bad.clone(),
+            look: None,
             config: cpu(),
             save: true,
         });
@@ -985,6 +991,93 @@ mod tests {
         engine.shut_down();
     }
 
+    /// A look is found again by name and hash wherever it is now, becomes the session's
+    /// look once loaded, and a session's look missing here runs the default look, says
+    /// so, and stays the session's look.
+    #[test]
+    fn looks_are_found_again_and_a_missing_one_runs_the_default() {
+        let folder =
+            std::env::temp_dir().join(format!("mvgen-worker-looks-{}", std::process::id()));
+        let ember = folder.join("ember");
+        std::fs::create_dir_all(&ember).unwrap();
+        std::fs::write(ember.join("look.json"), r#"{"format": 1, "name": "Ember"}"#).unwrap();
+        std::fs::write(ember.join("generator.onnx"), mvgen_default_model::ONNX).unwrap();
+        // SAFETY (edition 2021 API): the only test of this process that reads it.
+        std::env::set_var(mvgen_look::LOOKS_DIR_ENV, &folder);
+        let catalogue = mvgen_look::Catalogue::load();
+        let id = catalogue.find("Ember").unwrap().id();
+
+        let status = Arc::new(Status::new());
+        let params = Arc::new(MvGenParams::default());
+        let worker = spawn(&status, &params);
+        status.request_load(LoadRequest {
+            path: PathBuf::from("/where/it/was/on/another/machine/generator.onnx"),
+            look: Some(id.clone()),
+            config: cpu(),
+            save: true,
+        });
+        assert!(
+            wait_for(&status, |r| r.look.is_some()),
+            "the look never loaded"
+        );
+        let report = status.worker_report();
+        assert_eq!(report.model.unwrap().path, ember.join("generator.onnx"));
+        assert_eq!(report.look.as_ref(), Some(&id));
+        assert!(
+            report
+                .look_note
+                .as_deref()
+                .is_some_and(|n| n.contains("no enhancer")),
+            "{:?}",
+            report.look_note
+        );
+        let started = Instant::now();
+        while params.saved_look().is_none() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(params.saved_look().as_ref(), Some(&id));
+        assert_eq!(
+            params.saved_model().as_deref(),
+            Some(ember.join("generator.onnx").as_path())
+        );
+        assert!(
+            params.recent_models().is_empty(),
+            "looks are not recent files"
+        );
+
+        let gone = mvgen_look::LookId {
+            name: "Gone".into(),
+            sha256: "0".repeat(64),
+        };
+        status.request_load(LoadRequest {
+            path: PathBuf::from("/nowhere/generator.onnx"),
+            look: Some(gone),
+            config: cpu(),
+            save: false,
+        });
+        assert!(
+            wait_for(&status, |r| r
+                .look_note
+                .as_deref()
+                .is_some_and(|n| n.contains("\"Gone\" is not on this machine"))),
+            "{:?}",
+            status.worker_report().look_note
+        );
+        let report = status.worker_report();
+        assert_eq!(
+            report.look.map(|l| l.name),
+            Some(mvgen_look::DEFAULT_NAME.to_string())
+        );
+        assert!(mvgen_default_model::is_default(&report.model.unwrap().path));
+        assert_eq!(
+            params.saved_look().as_ref(),
+            Some(&id),
+            "the session keeps its look"
+        );
+        worker.stop(Vec::new()).unwrap().shut_down();
+        let _ = std::fs::remove_dir_all(&folder);
+    }
+
     /// Of two loads asked for in a row, the second wins even when the first finishes
     /// later: the first is the large, slow one here.
     #[test]
@@ -1000,6 +1093,7 @@ mod tests {
         std::fs::copy(&slow, &fast).unwrap();
         status.request_load(LoadRequest {
             path: slow,
+            look: None,
             config: cpu(),
             save: false,
         });
@@ -1007,6 +1101,7 @@ mod tests {
         assert!(wait_for(&status, |r| r.loading.is_some()));
         status.request_load(LoadRequest {
             path: fast.clone(),
+            look: None,
             config: cpu(),
             save: false,
         });

@@ -7,6 +7,7 @@
 use anyhow::anyhow;
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::state::PluginState;
 use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader, Pckn};
@@ -161,6 +162,30 @@ impl Host {
     /// The plugin's main-thread handle, for extensions such as the gui.
     pub fn main_thread(&mut self) -> PluginMainThreadHandle<'_> {
         self.instance.plugin_handle()
+    }
+
+    /// The session as the host saves it (CLAP state extension).
+    pub fn save_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        let handle = self.instance.plugin_handle();
+        let state: PluginState = handle
+            .get_extension()
+            .ok_or_else(|| anyhow!("the plugin has no state extension"))?;
+        let mut bytes = Vec::new();
+        state
+            .save(&handle, &mut bytes)
+            .map_err(|e| anyhow!("saving the state: {e}"))?;
+        Ok(bytes)
+    }
+
+    /// Open a saved session (CLAP state extension).
+    pub fn load_state(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let handle = self.instance.plugin_handle();
+        let state: PluginState = handle
+            .get_extension()
+            .ok_or_else(|| anyhow!("the plugin has no state extension"))?;
+        state
+            .load(&handle, &mut &bytes[..])
+            .map_err(|e| anyhow!("loading the state: {e}"))
     }
 
     /// Activate, process `input` (one Vec per channel) as `run` says, and deactivate.

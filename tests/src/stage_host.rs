@@ -102,6 +102,20 @@ impl Screen {
         Ok(())
     }
 
+    /// Click the left button at (x, y), as a mouse does: move there, press, release.
+    pub fn click(&self, x: i32, y: i32) -> anyhow::Result<()> {
+        const BUTTON_PRESS: u8 = 4;
+        const BUTTON_RELEASE: u8 = 5;
+        self.point_at(x, y)?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        for kind in [BUTTON_PRESS, BUTTON_RELEASE] {
+            self.conn.xtest_fake_input(kind, 1, 0, self.root, 0, 0, 0)?;
+            self.conn.sync()?;
+            std::thread::sleep(std::time::Duration::from_millis(60));
+        }
+        Ok(())
+    }
+
     /// Press and release the key of `keysym` (X11 keysyms: Tab is 0xff09).
     pub fn press(&self, keysym: u32) -> anyhow::Result<()> {
         const KEY_PRESS: u8 = 2;

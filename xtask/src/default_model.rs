@@ -106,7 +106,7 @@ const TRAIN_ON: &[&str] = &[
     "2",
 ];
 
-fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String> {
+pub(crate) fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String> {
     let program = program.as_ref();
     eprintln!("+ {} {}", program.to_string_lossy(), args.join(" "));
     let out = Command::new(program)
@@ -126,13 +126,13 @@ fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String> {
 
 /// Where `cargo build --release -p mvgen --features torch` puts the binary (it follows
 /// CARGO_TARGET_DIR).
-fn mvgen_binary() -> PathBuf {
+pub(crate) fn mvgen_binary() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
         .join("release/mvgen")
 }
 
-fn p(path: &Path) -> String {
+pub(crate) fn p(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
@@ -152,7 +152,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// A track's licence from its package's DEP-5 copyright file: the `License:` of the last
 /// stanza whose `Files:` patterns match it (patterns are source paths, so they are
 /// matched against the installed path's tails; `*` matches everything).
-fn licence(copyright: &str, installed: &str) -> String {
+pub(crate) fn licence(copyright: &str, installed: &str) -> String {
     let tails: Vec<&str> = installed
         .match_indices('/')
         .map(|(i, _)| &installed[i + 1..])
@@ -194,8 +194,50 @@ fn decodes(song: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The package's `.deb` in `debs` (downloaded with `apt-get download` unless it is
+/// there), and its version.
+pub(crate) fn deb(debs: &Path, package: &str) -> Result<(PathBuf, String)> {
+    std::fs::create_dir_all(debs)?;
+    let find = || {
+        std::fs::read_dir(debs).ok().and_then(|d| {
+            d.flatten()
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{package}_"))
+                })
+                .map(|e| e.path())
+        })
+    };
+    let deb = match find() {
+        Some(deb) => deb,
+        None => {
+            let status = Command::new("apt-get")
+                .args(["download", package])
+                .current_dir(debs)
+                .status()?;
+            if !status.success() {
+                return Err(std::io::Error::other(format!("apt-get download {package}")).into());
+            }
+            find().ok_or_else(|| std::io::Error::other(format!("{package}: no .deb")))?
+        }
+    };
+    let version = deb
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .split('_')
+                .nth(1)
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default()
+        .replace("%3a", ":");
+    Ok((deb, version))
+}
+
 /// Download and unpack the music; link training and held-out songs; the provenance.
-fn gather_music(work: &Path) -> Result<serde_json::Value> {
+pub(crate) fn gather_music(work: &Path) -> Result<serde_json::Value> {
     let debs = work.join("debs");
     let unpacked = debs.join("unpacked");
     std::fs::create_dir_all(&unpacked)?;
@@ -205,43 +247,7 @@ fn gather_music(work: &Path) -> Result<serde_json::Value> {
     std::fs::create_dir_all(&held_out)?;
     let mut tracks = Vec::new();
     for &(package, folder, prefix) in MUSIC {
-        let have = std::fs::read_dir(&debs)?.flatten().find(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("{package}_"))
-        });
-        let deb = match have {
-            Some(e) => e.path(),
-            None => {
-                let status = Command::new("apt-get")
-                    .args(["download", package])
-                    .current_dir(&debs)
-                    .status()?;
-                if !status.success() {
-                    return Err(std::io::Error::other(format!("apt-get download {package}")).into());
-                }
-                std::fs::read_dir(&debs)?
-                    .flatten()
-                    .find(|e| {
-                        e.file_name()
-                            .to_string_lossy()
-                            .starts_with(&format!("{package}_"))
-                    })
-                    .map(|e| e.path())
-                    .ok_or_else(|| std::io::Error::other(format!("{package}: no .deb")))?
-            }
-        };
-        let version = deb
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .split('_')
-                    .nth(1)
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .unwrap_or_default()
-            .replace("%3a", ":");
+        let (deb, version) = deb(&debs, package)?;
         run("dpkg", &["-x", &p(&deb), &p(&unpacked)])?;
         let copyright =
             std::fs::read_to_string(unpacked.join(format!("usr/share/doc/{package}/copyright")))

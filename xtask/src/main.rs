@@ -6,7 +6,8 @@
 //!   the plugin binaries: `MVGen.vst3/Contents/x86_64-linux/` and `mvgen-libs/` next to
 //!   `MVGen.clap`. The plugin finds them there at run time. The `mvgen` program of the
 //!   same profile goes in beside them when it is built (the editor's "Open stage" starts
-//!   `mvgen stage` from there).
+//!   `mvgen stage` from there). The shipped looks (`looks/`) go in as well:
+//!   `MVGen.vst3/Contents/Resources/looks/` and `mvgen-libs/looks/`.
 //!
 //! - `train-default`: make the embedded default model from scratch: free music from
 //!   Debian's archive, videos directed by it, a dataset, a training run, its evaluation
@@ -16,9 +17,14 @@
 //!   music and the director's calibration, `mvgen train-enhancer`, its quality on the
 //!   held-out songs, into `models/default-enhancer.onnx` and `models/default.json`.
 //!
+//! - `train-looks [NAME...]`: make the shipped looks with `mvgen look new` from free
+//!   music and artwork in Debian packages, into `looks/` (`looks.rs`); `looks-gallery`:
+//!   `docs/looks.png`, every look on the same held-out song.
+//!
 //! Everything else is passed to nice-plug-xtask unchanged.
 
 mod default_model;
+mod looks;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +39,8 @@ fn main() -> nice_plug_xtask::Result<()> {
     match args.first().map(String::as_str) {
         Some("train-default") => return default_model::train_default(),
         Some("train-default-enhancer") => return default_model::train_default_enhancer(),
+        Some("train-looks") => return looks::train_looks(&args[1..]),
+        Some("looks-gallery") => return looks::gallery(),
         _ => {}
     }
     nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
@@ -68,6 +76,19 @@ fn copy_runtime_libraries(release: bool) -> nice_plug_xtask::Result<()> {
             std::fs::copy(&from, dir.join(library))?;
         }
     }
+    // The shipped looks: where mvgen-look finds them beside each binary.
+    let looks = Path::new("looks");
+    if looks.is_dir() {
+        for dir in &destinations {
+            let into = if dir.ends_with("x86_64-linux") {
+                dir.join("../Resources/looks")
+            } else {
+                dir.join("looks")
+            };
+            let _ = std::fs::remove_dir_all(&into);
+            copy_folder(looks, &into)?;
+        }
+    }
     let program = target
         .join(if release { "release" } else { "debug" })
         .join("mvgen");
@@ -89,5 +110,19 @@ fn copy_runtime_libraries(release: bool) -> nice_plug_xtask::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(())
+}
+
+/// Copy the folder `from` and everything in it to `to`.
+fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)?.flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_folder(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! audio thread. Models load on the worker's loader thread; file dialogs run on a thread
 //! of their own so the window keeps painting while one is open.
 
+mod looks;
 pub mod offscreen;
 pub mod presenter;
 
@@ -128,6 +129,7 @@ pub fn create(
             dialog: None,
             typed_path: String::new(),
             stage_error: None,
+            shelf: looks::Shelf::default(),
         },
     )?;
     Some(MvGenEditor { egui, status })
@@ -151,6 +153,8 @@ pub struct EditorApp {
     typed_path: String,
     /// Why the last "Open stage" failed.
     stage_error: Option<String>,
+    /// The Look chooser.
+    shelf: looks::Shelf,
 }
 
 impl NiceEguiApp for EditorApp {
@@ -162,6 +166,8 @@ impl NiceEguiApp for EditorApp {
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         // A new window has a new egui context: textures from an earlier one are gone.
         self.presenter.clear();
+        self.shelf.clear_textures();
+        self.shelf.refresh();
         self.gui = Some(gui);
         if let Some(path) = self.params.saved_model() {
             self.typed_path = path.to_string_lossy().into_owned();
@@ -187,7 +193,10 @@ impl NiceEguiApp for EditorApp {
         };
         let setter = gui.param_setter();
 
-        egui::Panel::top("model").show(ui, |ui| self.model_bar(ui, &report));
+        egui::Panel::top("model").show(ui, |ui| {
+            self.model_bar(ui, &report);
+            self.look_row(ui, &report);
+        });
         egui::Panel::bottom("controls").show(ui, |ui| {
             self.controls(ui, &setter, &report);
         });
@@ -295,7 +304,7 @@ impl EditorApp {
                 .clicked()
             {
                 if let Some(m) = &report.model {
-                    self.request_model(m.path.clone(), false);
+                    self.request_model(m.path.clone(), report.look.clone(), false);
                 }
             }
             ui.separator();
@@ -558,6 +567,18 @@ impl EditorApp {
         }
     }
 
+    /// The Look chooser, and what the user should know about the look that runs.
+    fn look_row(&mut self, ui: &mut egui::Ui, report: &crate::status::WorkerReport) {
+        let current = report.model.as_ref().map(|m| m.sha256.as_str());
+        if let Some(look) = self.shelf.ui(ui, current) {
+            self.typed_path = look.generator.to_string_lossy().into_owned();
+            self.request_model(look.generator.clone(), Some(look.id()), true);
+        }
+        if let Some(note) = &report.look_note {
+            ui.label(RichText::new(note).color(Color32::from_rgb(230, 180, 60)));
+        }
+    }
+
     /// Act on a file dialog's answer once it has one.
     fn take_picked(&mut self) {
         let Some(dialog) = &self.dialog else {
@@ -582,14 +603,15 @@ impl EditorApp {
     /// started audio); once it has loaded, it becomes the session's model.
     fn load_model(&mut self, path: PathBuf) {
         self.typed_path = path.to_string_lossy().into_owned();
-        self.request_model(path, true);
+        self.request_model(path, None, true);
     }
 
-    /// Ask for `path` with the current Execution setting; `save`: make it the session's
-    /// model once loaded.
-    fn request_model(&self, path: PathBuf, save: bool) {
+    /// Ask for `path` (the generator of `look`, if it is one) with the current Execution
+    /// setting; `save`: make it the session's model once loaded.
+    fn request_model(&self, path: PathBuf, look: Option<mvgen_look::LookId>, save: bool) {
         self.status.request_load(LoadRequest {
             path,
+            look,
             config: self.params.runtime_config(),
             save,
         });

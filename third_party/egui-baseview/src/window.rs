@@ -551,6 +551,14 @@ fn update_modifiers(
     }
 }
 
+impl<A: App> Drop for EguiWindow<A> {
+    fn drop(&mut self) {
+        // The renderer goes with the window: texture changes never applied go with it
+        // (epaint panics on dropping them otherwise, inside the host).
+        self.full_output.get_mut().textures_delta.clear();
+    }
+}
+
 impl<A: App> WindowHandler for EguiWindow<A> {
     fn poll(&self) {
         self.poll_repaint_timer();
@@ -580,6 +588,8 @@ impl<A: App> WindowHandler for EguiWindow<A> {
         // Re-use the allocations from the previous output.
         let mut full_output = self.full_output.borrow_mut();
 
+        // Texture changes a skipped paint did not apply are kept for the next one.
+        let unapplied = std::mem::take(&mut full_output.textures_delta);
         *full_output = {
             let mut inner = self.inner.borrow_mut();
             let EguiWindowInner {
@@ -591,6 +601,9 @@ impl<A: App> WindowHandler for EguiWindow<A> {
 
             egui_ctx.run_ui(egui_input, |ui| user_app.ui(ui, frame))
         };
+
+        let newer = std::mem::replace(&mut full_output.textures_delta, unapplied);
+        full_output.textures_delta.append(newer);
 
         let Some(viewport_output) = full_output.viewport_output.get(&self.viewport_id) else {
             // The main window was closed by egui.

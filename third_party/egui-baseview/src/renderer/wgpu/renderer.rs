@@ -300,8 +300,8 @@ impl Renderer {
 
         {
             let mut renderer = self.render_state.renderer.write();
-            for id in &full_output.textures_delta.free {
-                renderer.free_texture(id);
+            for id in full_output.textures_delta.free.drain() {
+                renderer.free_texture(&id);
             }
         }
 

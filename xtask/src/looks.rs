@@ -1,0 +1,395 @@
+//! `cargo xtask train-looks [NAME...]`: the shipped looks, each made by `mvgen look new`
+//! from free music and artwork in Debian packages, into `looks/<name>/`; and `cargo xtask
+//! looks-gallery`: `docs/looks.png`, every look on the same held-out song.
+//!
+//! The music is the default model's (`default_model::gather_music`, each track's package
+//! and licence from its DEP-5 copyright file); none of a look's songs is one the default
+//! held out, so all looks can be shown on one song none of them saw. The artwork is
+//! downloaded with `apt-get download`, unpacked with `dpkg -x`, and each picture's
+//! licence read from its package's copyright file the same way. Every file a look was
+//! made from is listed in its `look.json` (`material`), with package, version and licence.
+//!
+//! The job runs in `target/looks/` (its own XDG data folder, so nothing lands in the
+//! user's looks), with `mvgen look new`'s default budget of 30 minutes.
+
+use crate::default_model::{deb, gather_music, licence, mvgen_binary, p, run};
+use std::path::PathBuf;
+use std::process::Command;
+
+type Result<T> = nice_plug_xtask::Result<T>;
+
+/// A shipped look's recipe.
+struct Recipe {
+    name: &'static str,
+    /// Training songs, by the default model's names for them.
+    songs: &'static [&'static str],
+    /// Artwork: (package, path in the package).
+    art: &'static [(&'static str, &'static str)],
+}
+
+const LOOKS: &[Recipe] = &[
+    Recipe {
+        name: "Ember",
+        songs: &[
+            "stk-Boom_boom_boom",
+            "stk-Lava",
+            "stk-Penguin_Party",
+            "stk-SkyVibe-HighFrequency",
+            "stk-West",
+            "stk-alien_signal",
+            "stk-bay",
+            "stk-cocoa_river",
+            "stk-demonhill",
+            "stk-egypt",
+            "stk-farm",
+            "stk-garden",
+            "stk-hacienda",
+            "stk-jumping_to_the_stars_remake",
+            "stk-kart_grand_prix",
+            "stk-klabauter_dance",
+            "stk-menutheme",
+            "stk-overworld",
+            "stk-snowmountain",
+            "stk-subsea",
+        ],
+        // GNOME's warm backgrounds: golden pixels, orange hexagons, wood.
+        art: &[
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/grid-l.webp",
+            ),
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/truchet-l.webp",
+            ),
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/wood-d.webp",
+            ),
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/wood-l.webp",
+            ),
+        ],
+    },
+    Recipe {
+        name: "Nightfall",
+        songs: &[
+            "hyperrogue-hr-domina-hunting",
+            "hyperrogue-hr-domina-mountain",
+            "hyperrogue-hr-savino-palace",
+            "hyperrogue-hr3-caves",
+            "hyperrogue-hr3-crossroads",
+            "hyperrogue-hr3-desert",
+            "hyperrogue-hr3-graveyard",
+            "hyperrogue-hr3-hell",
+            "hyperrogue-hr3-icyland",
+            "hyperrogue-hr3-jungle",
+            "hyperrogue-hr3-laboratory",
+            "hyperrogue-hr3-mirror",
+            "hyperrogue-hr3-rlyeh",
+            "wesnoth-battle-epic",
+            "wesnoth-into_the_shadows",
+            "wesnoth-the_deep_path",
+            "wesnoth-underground",
+            "wesnoth-suspense",
+            "wesnoth-northerners",
+            "wesnoth-knalgan_theme",
+        ],
+        // Debian's desktop themes (their boot screens' pictures) and GNOME's blue and
+        // violet backgrounds.
+        art: &[
+            (
+                "desktop-base",
+                "usr/share/desktop-base/emerald-theme/grub/grub-16x9.png",
+            ),
+            (
+                "desktop-base",
+                "usr/share/desktop-base/homeworld-theme/grub/grub-16x9.png",
+            ),
+            (
+                "desktop-base",
+                "usr/share/desktop-base/softwaves-theme/grub/grub-16x9.png",
+            ),
+            (
+                "desktop-base",
+                "usr/share/desktop-base/moonlight-theme/grub/grub-16x9.png",
+            ),
+            (
+                "desktop-base",
+                "usr/share/desktop-base/spacefun-theme/grub/grub-16x9.png",
+            ),
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/adwaita-d.webp",
+            ),
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/grid-d.webp",
+            ),
+            (
+                "gnome-backgrounds",
+                "usr/share/backgrounds/gnome/truchet-d.webp",
+            ),
+        ],
+    },
+];
+
+/// The held-out song the gallery shows (no look trained on it), and its moments: 8 s
+/// apart from 30 s, at 30 fps.
+const GALLERY_SONG: &str = "stk-xeon6";
+const GALLERY_FRAMES: [u32; 4] = [900, 1140, 1380, 1620];
+
+fn root() -> Result<()> {
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|d| PathBuf::from(d).join(".."))
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::env::set_current_dir(&root)?;
+    Ok(())
+}
+
+fn error(message: String) -> anyhow::Error {
+    anyhow::Error::msg(message)
+}
+
+/// `cargo xtask train-looks [NAME...]` (all of them without names).
+pub fn train_looks(names: &[String]) -> Result<()> {
+    root()?;
+    let music_work = PathBuf::from("target/default-model");
+    let tracks = gather_music(&music_work)?;
+    let track = |song: &str| -> Result<serde_json::Value> {
+        tracks
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["song"] == song))
+            .cloned()
+            .ok_or_else(|| error(format!("{song} is not among the gathered music")))
+    };
+    let work = PathBuf::from("target/looks");
+    let debs = work.join("debs");
+    for recipe in LOOKS
+        .iter()
+        .filter(|r| names.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(r.name)))
+    {
+        let slug = recipe.name.to_lowercase();
+        let dir = work.join(&slug);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (songs, art) = (dir.join("songs"), dir.join("art"));
+        std::fs::create_dir_all(&songs)?;
+        std::fs::create_dir_all(&art)?;
+        let mut material = Vec::new();
+        for &song in recipe.songs {
+            let t = track(song)?;
+            let file = music_work.join("songs/train").join(format!("{song}.ogg"));
+            std::os::unix::fs::symlink(
+                std::fs::canonicalize(&file)?,
+                songs.join(format!("{song}.ogg")),
+            )?;
+            material.push(serde_json::json!({
+                "file": t["file"], "package": format!("{} {}", t["package"].as_str().unwrap_or(""), t["version"].as_str().unwrap_or("")),
+                "licence": t["licence"],
+            }));
+        }
+        let mut licences: Vec<String> = Vec::new();
+        for &(package, file) in recipe.art {
+            let (deb, version) = deb(&debs, package)?;
+            let unpacked = debs.join(format!("unpacked-{package}"));
+            if !unpacked.is_dir() {
+                run("dpkg", &["-x", &p(&deb), &p(&unpacked)])?;
+            }
+            let copyright = std::fs::read_to_string(
+                unpacked.join(format!("usr/share/doc/{package}/copyright")),
+            )
+            .unwrap_or_default();
+            let installed = format!("/{file}");
+            let l = licence(&copyright, &installed);
+            // The director reads PNG and JPEG: other formats become PNG, 1024 wide.
+            let name = format!(
+                "{package}-{}",
+                file.rsplit('/')
+                    .next()
+                    .unwrap_or(file)
+                    .replace(".webp", ".png")
+            );
+            run(
+                "ffmpeg",
+                &[
+                    "-v",
+                    "error",
+                    "-y",
+                    "-i",
+                    &p(&unpacked.join(file)),
+                    "-vf",
+                    "scale=1024:-2",
+                    &p(&art.join(&name)),
+                ],
+            )?;
+            if !licences.contains(&l) {
+                licences.push(l.clone());
+            }
+            material.push(serde_json::json!({
+                "file": installed, "package": format!("{package} {version}"), "licence": l,
+            }));
+        }
+        let data = work.join("data");
+        let _ = std::fs::remove_dir_all(data.join("mvgen/looks").join(&slug));
+        let shipped = PathBuf::from("looks").join(&slug);
+        let _ = std::fs::remove_dir_all(&shipped);
+        let licence_words = format!(
+            "music under the licences listed per track (CC-BY-SA, GPL-3+, the Drascula licence); artwork under {}",
+            licences.join(", ")
+        );
+        let status = Command::new(mvgen_binary())
+            .args([
+                "look",
+                "new",
+                recipe.name,
+                "--songs",
+                &p(&songs),
+                "--material",
+                &p(&art),
+            ])
+            .args([
+                "--author",
+                "mvgen (cargo xtask train-looks)",
+                "--licence",
+                &licence_words,
+            ])
+            .env("XDG_DATA_HOME", &data)
+            .env_remove("MVGEN_LOOKS_DIR")
+            .status()?;
+        if !status.success() {
+            return Err(error(format!("mvgen look new {} failed", recipe.name)));
+        }
+        // Shipped: the look's files, with every source file's package and licence.
+        std::fs::create_dir_all(&shipped)?;
+        let made = data.join("mvgen/looks").join(&slug);
+        for entry in std::fs::read_dir(&made)?.flatten() {
+            std::fs::copy(entry.path(), shipped.join(entry.file_name()))?;
+        }
+        let path = shipped.join("look.json");
+        let mut look: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        look["material"] = serde_json::Value::Array(material);
+        look["made"]["command"] = format!("cargo xtask train-looks {}", recipe.name).into();
+        look["made"]["recipe"] = "xtask/src/looks.rs".into();
+        std::fs::write(&path, serde_json::to_vec_pretty(&look)?)?;
+        eprintln!("{} -> {}", recipe.name, shipped.display());
+    }
+    Ok(())
+}
+
+/// `cargo xtask looks-gallery`: `docs/looks.png`, a row per look (the embedded one and
+/// the shipped ones) of the same moments of a held-out song, with its name and numbers.
+pub fn gallery() -> Result<()> {
+    root()?;
+    let song =
+        PathBuf::from("target/default-model/songs/held-out").join(format!("{GALLERY_SONG}.ogg"));
+    if !song.exists() {
+        return Err(error(format!(
+            "{} is missing: run `cargo xtask train-looks` first (it gathers the music)",
+            song.display()
+        )));
+    }
+    let work = PathBuf::from("target/looks/gallery");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let mut names = vec!["Default".to_string()];
+    let mut shipped: Vec<PathBuf> = std::fs::read_dir("looks")?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    shipped.sort();
+    for dir in &shipped {
+        let look: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("look.json"))?)?;
+        names.push(look["name"].as_str().unwrap_or_default().to_string());
+    }
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    let mut rows = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let frames = work.join(format!("frames-{i}"));
+        let out = Command::new(mvgen_binary())
+            .args([
+                "render",
+                &p(&song),
+                "--look",
+                name,
+                "--size",
+                "256",
+                "--aspect",
+                "1:1",
+            ])
+            .args([
+                "-o",
+                &p(&work.join(format!("{i}.mp4"))),
+                "--frames-dir",
+                &p(&frames),
+                "--execution",
+                "cpu",
+            ])
+            .env_remove("MVGEN_LOOKS_DIR")
+            .output()?;
+        if !out.status.success() {
+            return Err(error(String::from_utf8_lossy(&out.stderr).into_owned()));
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        let reacts = said
+            .lines()
+            .find_map(|l| l.strip_prefix("reacts: "))
+            .unwrap_or("")
+            .to_string();
+        // "motion 4.9, variety 29.2 (levels of 255), coupling 0.55 over 5000 frames"
+        let number = |key: &str| {
+            reacts
+                .split(key)
+                .nth(1)
+                .and_then(|r| r.split([',', ' ']).nth(1))
+                .unwrap_or("?")
+                .to_string()
+        };
+        let label = format!(
+            "{name}\nvariety {}\ncoupling {}\nmotion {}",
+            number("variety"),
+            number("coupling"),
+            number("motion")
+        );
+        let label_file = work.join(format!("label-{i}.txt"));
+        std::fs::write(&label_file, label)?;
+        let mut args: Vec<String> = vec!["-v".into(), "error".into(), "-y".into()];
+        for f in GALLERY_FRAMES {
+            args.extend(["-i".into(), p(&frames.join(format!("{f:06}.png")))]);
+        }
+        args.extend([
+            "-filter_complex".into(),
+            format!(
+                "hstack=inputs={},pad=iw+220:ih:220:0:color=0x202020,drawtext=fontfile={font}:textfile={}:x=14:y=24:fontsize=24:fontcolor=white:line_spacing=10",
+                GALLERY_FRAMES.len(),
+                p(&label_file)
+            ),
+        ]);
+        let row = work.join(format!("row-{i}.png"));
+        args.push(p(&row));
+        run(
+            "ffmpeg",
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
+        rows.push(row);
+    }
+    let mut args: Vec<String> = vec!["-v".into(), "error".into(), "-y".into()];
+    for r in &rows {
+        args.extend(["-i".into(), p(r)]);
+    }
+    args.extend([
+        "-filter_complex".into(),
+        format!("vstack=inputs={}", rows.len()),
+        "docs/looks.png".into(),
+    ]);
+    run(
+        "ffmpeg",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    eprintln!(
+        "docs/looks.png: {} looks on {GALLERY_SONG} at 30, 38, 46 and 54 s",
+        rows.len()
+    );
+    Ok(())
+}
