@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install what rendering needs (ffmpeg, ONNX Runtime),
 # build and install the release plugin bundles where Linux DAWs look (~/.clap, ~/.vst3)
-# and the `mvgen` command line (~/.local/bin, with its ONNX Runtime in ~/.local/lib/mvgen),
+# and the `mvgen` command line (~/.local/bin, with its ONNX Runtime and the shipped looks in
+# ~/.local/lib/mvgen),
 # then render 20 s of a real song the default model never saw to a 1080p 16:9 music video.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,9 @@ cargo build --release -p mvgen
 mkdir -p ~/.local/bin ~/.local/lib/mvgen
 install -m 755 target/release/mvgen ~/.local/bin/mvgen
 cp .deps/onnxruntime/*.so* ~/.local/lib/mvgen/
-echo "installed ~/.local/bin/mvgen (with ~/.local/lib/mvgen)"
+rm -rf ~/.local/lib/mvgen/looks
+[ -d looks ] && cp -r looks ~/.local/lib/mvgen/looks   # the shipped looks (mvgen look list)
+echo "installed ~/.local/bin/mvgen (with ~/.local/lib/mvgen: ONNX Runtime and the shipped looks)"
 
 mkdir -p demo
 song=assets/demo/xeon-excerpt.ogg   # "xeon" by bart, CC BY-SA 3.0: assets/demo/README.md

@@ -556,8 +556,9 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The shipped look folders that exist: `looks/` in a VST3 bundle's `Resources/`, in
-/// `mvgen-libs/` beside a CLAP plugin or a bundled `mvgen`, in `share/mvgen/` of an
-/// installed `mvgen`, and the project's own `looks/` for development builds.
+/// `mvgen-libs/` beside a CLAP plugin or a bundled `mvgen`, in `lib/mvgen/` beside an
+/// installed `bin/mvgen` (`scripts/demo.sh`), and the project's own `looks/` for
+/// development builds.
 pub fn shipped_folders() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let exe = std::env::current_exe()
@@ -571,7 +572,7 @@ pub fn shipped_folders() -> Vec<PathBuf> {
         dirs.push(dir.join(mvgen_runtime::library::LIB_DIR).join("looks"));
         if let Some(up) = dir.parent() {
             dirs.push(up.join("Resources/looks"));
-            dirs.push(up.join("share/mvgen/looks"));
+            dirs.push(up.join("lib/mvgen/looks"));
         }
     }
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../looks"));

@@ -119,6 +119,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
     let second = dir.join("unet256_ngf8.onnx");
     status.request_load(LoadRequest {
         path: second.clone(),
+        look: None,
         config: cpu.clone(),
         save: true,
     });

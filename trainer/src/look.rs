@@ -469,7 +469,7 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
             val_fraction: 0.1,
             seed: 188,
         };
-        let outcomes = dataset::build(&[videos.clone()], &dataset_dir, &recipe)?;
+        let outcomes = dataset::build(std::slice::from_ref(&videos), &dataset_dir, &recipe)?;
         let pairs: usize = outcomes.iter().map(|o| o.pairs).sum();
         ensure!(
             pairs > 0,

@@ -23,114 +23,58 @@ struct Recipe {
     name: &'static str,
     /// Training songs, by the default model's names for them.
     songs: &'static [&'static str],
-    /// Artwork: (package, path in the package).
-    art: &'static [(&'static str, &'static str)],
+    /// Artwork: (package, path in the package, its licence where the package's copyright
+    /// file is not machine-readable; `None`: read from the DEP-5 copyright file).
+    art: &'static [(&'static str, &'static str, Option<&'static str>)],
 }
 
+/// gnome-backgrounds' copyright file is prose: it names licences for some images and
+/// puts the package under GPL-2+; images it does not name are under that.
+const GNOME_PACKAGE: Option<&str> = Some("GPL-2+ (gnome-backgrounds' licence)");
+const GNOME: &str = "gnome-backgrounds";
+const DEBIAN: &str = "desktop-base";
+
+#[rustfmt::skip]
 const LOOKS: &[Recipe] = &[
     Recipe {
         name: "Ember",
         songs: &[
-            "stk-Boom_boom_boom",
-            "stk-Lava",
-            "stk-Penguin_Party",
-            "stk-SkyVibe-HighFrequency",
-            "stk-West",
-            "stk-alien_signal",
-            "stk-bay",
-            "stk-cocoa_river",
-            "stk-demonhill",
-            "stk-egypt",
-            "stk-farm",
-            "stk-garden",
-            "stk-hacienda",
-            "stk-jumping_to_the_stars_remake",
-            "stk-kart_grand_prix",
-            "stk-klabauter_dance",
-            "stk-menutheme",
-            "stk-overworld",
-            "stk-snowmountain",
-            "stk-subsea",
+            "stk-Boom_boom_boom", "stk-Lava", "stk-Penguin_Party", "stk-SkyVibe-HighFrequency",
+            "stk-West", "stk-alien_signal", "stk-bay", "stk-cocoa_river", "stk-demonhill",
+            "stk-egypt", "stk-farm", "stk-garden", "stk-hacienda",
+            "stk-jumping_to_the_stars_remake", "stk-kart_grand_prix", "stk-klabauter_dance",
+            "stk-menutheme", "stk-overworld", "stk-snowmountain", "stk-subsea",
         ],
         // GNOME's warm backgrounds: golden pixels, orange hexagons, wood.
         art: &[
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/grid-l.webp",
-            ),
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/truchet-l.webp",
-            ),
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/wood-d.webp",
-            ),
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/wood-l.webp",
-            ),
+            (GNOME, "usr/share/backgrounds/gnome/grid-l.webp", GNOME_PACKAGE),
+            (GNOME, "usr/share/backgrounds/gnome/truchet-l.webp", GNOME_PACKAGE),
+            (GNOME, "usr/share/backgrounds/gnome/wood-d.webp", GNOME_PACKAGE),
+            (GNOME, "usr/share/backgrounds/gnome/wood-l.webp", GNOME_PACKAGE),
         ],
     },
     Recipe {
         name: "Nightfall",
         songs: &[
-            "hyperrogue-hr-domina-hunting",
-            "hyperrogue-hr-domina-mountain",
-            "hyperrogue-hr-savino-palace",
-            "hyperrogue-hr3-caves",
-            "hyperrogue-hr3-crossroads",
-            "hyperrogue-hr3-desert",
-            "hyperrogue-hr3-graveyard",
-            "hyperrogue-hr3-hell",
-            "hyperrogue-hr3-icyland",
-            "hyperrogue-hr3-jungle",
-            "hyperrogue-hr3-laboratory",
-            "hyperrogue-hr3-mirror",
-            "hyperrogue-hr3-rlyeh",
-            "wesnoth-battle-epic",
-            "wesnoth-into_the_shadows",
-            "wesnoth-the_deep_path",
-            "wesnoth-underground",
-            "wesnoth-suspense",
-            "wesnoth-northerners",
-            "wesnoth-knalgan_theme",
+            "hyperrogue-hr-domina-hunting", "hyperrogue-hr-domina-mountain",
+            "hyperrogue-hr-savino-palace", "hyperrogue-hr3-caves", "hyperrogue-hr3-crossroads",
+            "hyperrogue-hr3-desert", "hyperrogue-hr3-graveyard", "hyperrogue-hr3-hell",
+            "hyperrogue-hr3-icyland", "hyperrogue-hr3-jungle", "hyperrogue-hr3-laboratory",
+            "hyperrogue-hr3-mirror", "hyperrogue-hr3-rlyeh", "wesnoth-battle-epic",
+            "wesnoth-into_the_shadows", "wesnoth-the_deep_path", "wesnoth-underground",
+            "wesnoth-suspense", "wesnoth-northerners", "wesnoth-knalgan_theme",
         ],
-        // Debian's desktop themes (their boot screens' pictures) and GNOME's blue and
-        // violet backgrounds.
+        // Debian's desktop themes (their boot screens' pictures), and GNOME's blue and
+        // violet backgrounds ("adwaita*" is named in its copyright file: Jakub Steiner).
         art: &[
-            (
-                "desktop-base",
-                "usr/share/desktop-base/emerald-theme/grub/grub-16x9.png",
-            ),
-            (
-                "desktop-base",
-                "usr/share/desktop-base/homeworld-theme/grub/grub-16x9.png",
-            ),
-            (
-                "desktop-base",
-                "usr/share/desktop-base/softwaves-theme/grub/grub-16x9.png",
-            ),
-            (
-                "desktop-base",
-                "usr/share/desktop-base/moonlight-theme/grub/grub-16x9.png",
-            ),
-            (
-                "desktop-base",
-                "usr/share/desktop-base/spacefun-theme/grub/grub-16x9.png",
-            ),
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/adwaita-d.webp",
-            ),
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/grid-d.webp",
-            ),
-            (
-                "gnome-backgrounds",
-                "usr/share/backgrounds/gnome/truchet-d.webp",
-            ),
+            (DEBIAN, "usr/share/desktop-base/emerald-theme/grub/grub-16x9.png", None),
+            (DEBIAN, "usr/share/desktop-base/homeworld-theme/grub/grub-16x9.png", None),
+            (DEBIAN, "usr/share/desktop-base/softwaves-theme/grub/grub-16x9.png", None),
+            (DEBIAN, "usr/share/desktop-base/moonlight-theme/grub/grub-16x9.png", None),
+            (DEBIAN, "usr/share/desktop-base/spacefun-theme/grub/grub-16x9.png", None),
+            (GNOME, "usr/share/backgrounds/gnome/adwaita-d.webp", Some("CC-BY-SA-3.0")),
+            (GNOME, "usr/share/backgrounds/gnome/grid-d.webp", GNOME_PACKAGE),
+            (GNOME, "usr/share/backgrounds/gnome/truchet-d.webp", GNOME_PACKAGE),
         ],
     },
 ];
@@ -152,8 +96,11 @@ fn error(message: String) -> anyhow::Error {
     anyhow::Error::msg(message)
 }
 
-/// `cargo xtask train-looks [NAME...]` (all of them without names).
-pub fn train_looks(names: &[String]) -> Result<()> {
+/// `cargo xtask train-looks [--keep] [NAME...]` (all of them without names; `--keep`:
+/// ship again a look made before, with its provenance, without making it again).
+pub fn train_looks(args: &[String]) -> Result<()> {
+    let keep = args.iter().any(|a| a == "--keep");
+    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     root()?;
     let music_work = PathBuf::from("target/default-model");
     let tracks = gather_music(&music_work)?;
@@ -190,7 +137,7 @@ pub fn train_looks(names: &[String]) -> Result<()> {
             }));
         }
         let mut licences: Vec<String> = Vec::new();
-        for &(package, file) in recipe.art {
+        for &(package, file, stated) in recipe.art {
             let (deb, version) = deb(&debs, package)?;
             let unpacked = debs.join(format!("unpacked-{package}"));
             if !unpacked.is_dir() {
@@ -201,7 +148,7 @@ pub fn train_looks(names: &[String]) -> Result<()> {
             )
             .unwrap_or_default();
             let installed = format!("/{file}");
-            let l = licence(&copyright, &installed);
+            let l = stated.map_or_else(|| licence(&copyright, &installed), String::from);
             // The director reads PNG and JPEG: other formats become PNG, 1024 wide.
             let name = format!(
                 "{package}-{}",
@@ -231,44 +178,42 @@ pub fn train_looks(names: &[String]) -> Result<()> {
             }));
         }
         let data = work.join("data");
-        let _ = std::fs::remove_dir_all(data.join("mvgen/looks").join(&slug));
+        let made = data.join("mvgen/looks").join(&slug);
+        if !keep {
+            let _ = std::fs::remove_dir_all(&made);
+        }
         let shipped = PathBuf::from("looks").join(&slug);
         let _ = std::fs::remove_dir_all(&shipped);
         let licence_words = format!(
             "music under the licences listed per track (CC-BY-SA, GPL-3+, the Drascula licence); artwork under {}",
             licences.join(", ")
         );
-        let status = Command::new(mvgen_binary())
-            .args([
-                "look",
-                "new",
-                recipe.name,
-                "--songs",
-                &p(&songs),
-                "--material",
-                &p(&art),
-            ])
-            .args([
-                "--author",
-                "mvgen (cargo xtask train-looks)",
-                "--licence",
-                &licence_words,
-            ])
-            .env("XDG_DATA_HOME", &data)
-            .env_remove("MVGEN_LOOKS_DIR")
-            .status()?;
-        if !status.success() {
-            return Err(error(format!("mvgen look new {} failed", recipe.name)));
+        if !(keep && made.is_dir()) {
+            let status = Command::new(mvgen_binary())
+                .args(["look", "new", recipe.name, "--songs", &p(&songs)])
+                .args([
+                    "--material",
+                    &p(&art),
+                    "--author",
+                    "mvgen (cargo xtask train-looks)",
+                ])
+                .args(["--licence", &licence_words])
+                .env("XDG_DATA_HOME", &data)
+                .env_remove("MVGEN_LOOKS_DIR")
+                .status()?;
+            if !status.success() {
+                return Err(error(format!("mvgen look new {} failed", recipe.name)));
+            }
         }
         // Shipped: the look's files, with every source file's package and licence.
         std::fs::create_dir_all(&shipped)?;
-        let made = data.join("mvgen/looks").join(&slug);
         for entry in std::fs::read_dir(&made)?.flatten() {
             std::fs::copy(entry.path(), shipped.join(entry.file_name()))?;
         }
         let path = shipped.join("look.json");
         let mut look: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
         look["material"] = serde_json::Value::Array(material);
+        look["licence"] = licence_words.into();
         look["made"]["command"] = format!("cargo xtask train-looks {}", recipe.name).into();
         look["made"]["recipe"] = "xtask/src/looks.rs".into();
         std::fs::write(&path, serde_json::to_vec_pretty(&look)?)?;
