@@ -29,7 +29,6 @@ use export::Finishers;
 use nice_plug::prelude::*;
 use params::MvGenParams;
 use status::{LoadRequest, Mode, Status};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use worker::{Published, Worker, WorkerSetup};
@@ -114,20 +113,6 @@ impl MvGen {
             // A worker that did not stop in time keeps its engine; a new one starts.
             self.engine = worker.stop(tail);
         }
-    }
-
-    /// The model the session names, else `$MVGEN_MODEL`, else the embedded default.
-    fn model_path(&self) -> Option<PathBuf> {
-        self.params
-            .saved_model()
-            .or_else(|| std::env::var_os(MODEL_ENV).map(PathBuf::from))
-            .or_else(|| match mvgen_default_model::path() {
-                Ok(path) => Some(path),
-                Err(e) => {
-                    nice_log!("the default model could not be cached: {e}");
-                    None
-                }
-            })
     }
 }
 
@@ -217,9 +202,11 @@ impl Plugin for MvGen {
             }
         }
         // A model the editor asked for while we were inactive, else the session's model.
+        // The worker loads what the session names if that changes after this moment.
+        let session = self.params.session_choice();
         let runtime = self.params.runtime_config();
         let wanted = self.status.take_load_request().or_else(|| {
-            self.model_path().map(|path| LoadRequest {
+            self.params.model_to_load().map(|path| LoadRequest {
                 path,
                 look: self.params.saved_look(),
                 config: runtime,
@@ -268,6 +255,7 @@ impl Plugin for MvGen {
                 params: self.params.clone(),
                 finishers: self.finishers.clone(),
                 feed: self.feed(),
+                session,
             },
         ) {
             Ok(worker) => {

@@ -194,6 +194,25 @@ impl MvGenParams {
         });
     }
 
+    /// The model to run: the one the session names, else `$MVGEN_MODEL`, else the
+    /// embedded default. (A session's look is found again by the loader.)
+    pub fn model_to_load(&self) -> Option<std::path::PathBuf> {
+        self.saved_model()
+            .or_else(|| std::env::var_os(crate::MODEL_ENV).map(Into::into))
+            .or_else(|| match mvgen_default_model::path() {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    nice_plug::nice_log!("the default model could not be cached: {e}");
+                    None
+                }
+            })
+    }
+
+    /// What the session names to run: its model and its look.
+    pub fn session_choice(&self) -> (Option<std::path::PathBuf>, Option<mvgen_look::LookId>) {
+        (self.saved_model(), self.saved_look())
+    }
+
     /// The look the session names, if any.
     pub fn saved_look(&self) -> Option<mvgen_look::LookId> {
         saved(&self.look)

@@ -95,6 +95,8 @@ pub struct WorkerSetup {
     pub finishers: Arc<Finishers>,
     /// The instance's feed slot, for stages (none where it could not be made).
     pub feed: Option<Arc<Publisher>>,
+    /// The model and look the session named when `load` was decided.
+    pub session: (Option<PathBuf>, Option<mvgen_look::LookId>),
 }
 
 pub struct Worker {
@@ -176,6 +178,9 @@ struct State {
     tap: Option<Tap>,
     stall: Option<Stall>,
     feed: Option<Feed>,
+    /// The model and look the session named when last looked at, and when that was.
+    session: (Option<PathBuf>, Option<mvgen_look::LookId>),
+    session_seen: Instant,
 }
 
 /// What the worker shows stages: the frames it publishes, smoothed as the editor and the
@@ -192,6 +197,8 @@ struct Feed {
 
 /// How often the worker says in its slot that the instance is alive (and renames it).
 const FEED_BEAT: Duration = Duration::from_millis(250);
+/// How often the worker looks at which model and look the session names.
+const SESSION_LOOK: Duration = Duration::from_millis(100);
 /// How often it reads whether a stage watches (a positioned read of one word).
 const FEED_LOOK: Duration = Duration::from_millis(20);
 
@@ -272,8 +279,11 @@ impl State {
             tap,
             stall: Stall::from_env(STALL_ENV),
             feed: setup.feed.map(Feed::new),
+            session: (None, None),
+            session_seen: Instant::now(),
             status,
         };
+        state.session = setup.session;
         if let Some(i) = state.engine.installed() {
             // Kept from an earlier activation: the report starts out naming it.
             let (info, provider) = (i.info.clone(), i.provider.clone());
@@ -292,6 +302,9 @@ impl State {
         loop {
             if let Some(request) = self.status.take_load_request() {
                 self.engine.loads.start(request, &self.status);
+            }
+            if self.session_seen.elapsed() >= SESSION_LOOK {
+                self.follow_session();
             }
             while let Ok(loaded) = self.engine.loads.incoming.try_recv() {
                 self.arrived(loaded);
@@ -330,6 +343,31 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// Load what the session names if it changed under us: a host that opens a saved
+    /// session sets the plugin's state while it runs (Ardour does, after activating), and
+    /// nothing else tells the plugin.
+    fn follow_session(&mut self) {
+        self.session_seen = Instant::now();
+        let now = self.params.session_choice();
+        if now == self.session {
+            return;
+        }
+        self.session = now;
+        let Some(path) = self.params.model_to_load() else {
+            return;
+        };
+        let request = LoadRequest {
+            path,
+            look: self.params.saved_look(),
+            config: self.params.runtime_config(),
+            save: false,
+        };
+        if !self.engine.serves(&request) {
+            nice_plug::nice_log!("the session changed: loading {}", request.path.display());
+            self.engine.loads.start(request, &self.status);
         }
     }
 
@@ -387,6 +425,8 @@ impl State {
                     if loaded.look.is_none() {
                         self.params.remember_model(&loaded.path, RECENT_MODELS);
                     }
+                    // Our own change of the session is not a session to follow.
+                    self.session = self.params.session_choice();
                 }
             }
             Err(e) => {
@@ -432,6 +472,8 @@ impl State {
     }
 
     fn start_bounce(&mut self, start: BounceStart) {
+        // A session opened just before the render: its model is the one to wait for.
+        self.follow_session();
         self.end_bounce(None);
         self.generator_stalled = false;
         if start.export {
@@ -914,6 +956,7 @@ mod tests {
                 params: params.clone(),
                 finishers: Arc::default(),
                 feed: None,
+                session: params.session_choice(),
             },
         )
         .unwrap()

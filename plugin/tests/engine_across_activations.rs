@@ -73,6 +73,7 @@ fn a_job_in_flight_at_deactivation_does_not_block_the_next_activation() {
         params: params.clone(),
         finishers: Arc::default(),
         feed: None,
+        session: params.session_choice(),
     };
 
     // First activation: someone watches, one live frame goes to the generator.

@@ -59,6 +59,7 @@ fn a_model_swaps_between_frames_without_losing_any() {
             params: params.clone(),
             finishers: Arc::default(),
             feed: None,
+            session: params.session_choice(),
         },
     )
     .unwrap();

@@ -171,3 +171,59 @@ def test_the_exported_frames_are_mvgen_renders(ardour, session, session_export, 
     assert rendered.shape == bounced.shape == (FRAMES, 256, 256, 3)
     worst = np.abs(rendered - bounced).reshape(FRAMES, -1).max(axis=1)
     assert worst.max() <= 1, f"frames {np.nonzero(worst > 1)[0][:10]} differ by up to {worst.max()} levels"
+
+
+def with_plugin_fields(session_xml: str, fields: dict) -> str:
+    """The session with MVGen's saved fields changed, as its state would be after the user
+    chose them: Ardour keeps a VST3 plugin's state as a preset container (base64), with
+    the plugin's JSON at the front and a list of the sections' offsets at the end."""
+    import base64
+    import re
+    import struct
+
+    def edit(match):
+        blob = base64.b64decode(match.group(1))
+        assert blob[:4] == b"VST3", "not a VST3 state"
+        listed = struct.unpack("<q", blob[40:48])[0]
+        state = json.loads(blob[48:listed])
+        state["fields"].update({key: json.dumps(value) for key, value in fields.items()})
+        data = json.dumps(state).encode()
+        body = blob[:40] + struct.pack("<q", 48 + len(data)) + data
+        # "List", 2 entries: the component state (Comp) and an empty controller state.
+        body += b"List" + struct.pack("<i", 2)
+        body += b"Comp" + struct.pack("<qq", 48, len(data))
+        body += b"Cont" + struct.pack("<qq", 48 + len(data), 0)
+        return "<chunk>" + base64.b64encode(body).decode() + "</chunk>"
+
+    edited, count = re.subn(r"<chunk>([^<]+)</chunk>", edit, session_xml)
+    assert count == 1, f"{count} plugin states in the session"
+    return edited
+
+
+def test_a_session_opened_elsewhere_finds_its_look(ardour, session, test_models, tmp_path):
+    """A session saved with a look, opened on another machine where the look is installed
+    somewhere else: Ardour's export runs that look, found by its name and hash."""
+    import hashlib
+    import shutil
+
+    env, _ = ardour
+    folder, name, _ = session
+    looks = tmp_path / "looks"
+    (looks / "tiny").mkdir(parents=True)
+    (looks / "tiny" / "look.json").write_text('{"format": 1, "name": "Tiny"}')
+    generator = looks / "tiny" / "generator.onnx"
+    shutil.copy(test_models / "tiny.onnx", generator)
+    sha = hashlib.sha256(generator.read_bytes()).hexdigest()
+    copy = tmp_path / "session"
+    shutil.copytree(folder, copy)
+    xml = copy / f"{name}.ardour"
+    xml.write_text(with_plugin_fields(xml.read_text(), {
+        "model": "/on/the/machine/it/was/saved/on/tiny/generator.onnx",
+        "look": {"name": "Tiny", "sha256": sha},
+    }))
+    exports = tmp_path / "bounces"
+    run(["ardour7-export", "-b", "float", "-o", tmp_path / "export.wav", copy, name],
+        env=dict(env, MVGEN_EXPORT_DIR=str(exports), MVGEN_LOOKS_DIR=str(looks)))
+    manifest = json.loads((only_bounce(exports) / "manifest.json").read_text())
+    assert manifest["complete"] is True, manifest["problems"]
+    assert manifest["model"]["sha256"] == sha, manifest["model"]
