@@ -17,7 +17,7 @@
 //! binary that contains this code, or in the project's `looks/` folder in development),
 //! and the user's folder ([`user_folder`]). Names are unique, compared without case; a
 //! second look with a name already taken is refused with a [`Problem`] saying where the
-//! first is. Nothing here runs a model: files are checked against the contracts only.
+//! first is (the same look found twice, same name and generator, is simply the first). Nothing here runs a model: files are checked against the contracts only.
 
 use mvgen_core::model::{self, ModelError};
 use serde::{Deserialize, Serialize};
@@ -378,6 +378,11 @@ impl Catalogue {
 
     fn add(&mut self, look: Look) {
         if let Some(first) = self.get(look.name()) {
+            if first.sha256 == look.sha256 {
+                // The same look found twice (a bundle's copy beside the project's, or a
+                // user's copy of a shipped one): the first counts.
+                return;
+            }
             self.problems.push(Problem {
                 path: look.location.clone().unwrap_or_default(),
                 reason: format!(

@@ -45,6 +45,18 @@ fn make_look(folder: &Path, slug: &str, name: &str, enhancer: bool) -> PathBuf {
     dir
 }
 
+/// A generator that is not the default's: its name in the metadata changed.
+fn other_generator() -> Vec<u8> {
+    let mut bytes = mvgen_default_model::ONNX.to_vec();
+    let name = b"mvgen default";
+    let at = bytes
+        .windows(name.len())
+        .rposition(|w| w == name)
+        .expect("the model's name in its metadata");
+    bytes[at] = b'M';
+    bytes
+}
+
 fn scan(folder: &Path, origin: Origin) -> Catalogue {
     let mut c = Catalogue::default();
     c.scan(&[(origin, folder.to_owned())]);
@@ -160,6 +172,9 @@ fn two_looks_with_one_name_keep_the_first_and_name_it_for_the_second() {
     let (shipped, user) = (scratch("shipped"), scratch("user"));
     let first = make_look(&shipped, "ember", "Ember", true);
     let second = make_look(&user, "my-ember", "EMBER", true);
+    std::fs::write(second.join(GENERATOR), other_generator()).unwrap();
+    // The same look again (a bundle's copy of it) is not a second look.
+    let copy = make_look(&user, "ember-copy", "Ember", true);
     let mut c = Catalogue::default();
     c.scan(&[
         (Origin::Shipped, shipped.clone()),
@@ -174,7 +189,7 @@ fn two_looks_with_one_name_keep_the_first_and_name_it_for_the_second() {
         p.reason.contains("already named \"Ember\"")
             && p.reason.contains(&first.display().to_string())
     );
-    assert!(second.join(GENERATOR).is_file());
+    assert!(second.join(GENERATOR).is_file() && copy.join(GENERATOR).is_file());
     let _ = std::fs::remove_dir_all(shipped);
     let _ = std::fs::remove_dir_all(user);
 }

@@ -306,7 +306,14 @@ fn bad_inputs_each_give_one_line_and_lose_nothing() {
         None,
     );
     make("wrong", &json("Wrong"), mvgen_default_model::ENHANCER, None);
-    make("twin", &json("plain"), mvgen_default_model::ONNX, None);
+    // Another generator under a taken name (its metadata's name changed).
+    let mut other = mvgen_default_model::ONNX.to_vec();
+    let at = other
+        .windows(13)
+        .rposition(|w| w == b"mvgen default")
+        .unwrap();
+    other[at] = b'M';
+    make("twin", &json("plain"), &other, None);
     let list = String::from_utf8_lossy(&run(&home, &["look", "list"]).stdout).into_owned();
     assert!(
         list.contains("Plain") && list.contains("no (classical filter)"),
