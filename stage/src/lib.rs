@@ -9,6 +9,7 @@
 //! editor does, and enlarges the picture in a shader (`picture.wgsl`).
 
 pub mod picture;
+pub mod v4l2;
 
 use anyhow::{bail, Context};
 use mvgen_feed::{Slot, SlotInfo, FRAME_BYTES};
@@ -99,6 +100,76 @@ fn monitors() -> anyhow::Result<Vec<MonitorHandle>> {
     let mut ask = Ask(Vec::new());
     event_loop.run_app(&mut ask)?;
     Ok(ask.0)
+}
+
+/// `--v4l2 DEVICE`: the frames of the instance asked for (else the most recently active)
+/// written to a v4l2loopback camera, with no window, until the process is stopped.
+pub fn camera(device: &std::path::Path, instance: Option<String>) -> anyhow::Result<()> {
+    mvgen_feed::folder()?;
+    let side = mvgen_feed::SIDE;
+    let mut camera = v4l2::Camera::open(device, side)?;
+    eprintln!(
+        "writing the frames to {} ({side}x{side} YUYV, 30 a second); Ctrl-C stops",
+        device.display()
+    );
+    let period = Duration::from_secs_f64(1.0 / 30.0);
+    let (mut frame, mut incoming) = (vec![0u8; FRAME_BYTES], vec![0u8; FRAME_BYTES]);
+    let black: Vec<u8> = [0, 0, 0, 255].repeat(side * side);
+    let mut following: Option<Following> = None;
+    let mut last_scan: Option<Instant> = None;
+    let mut has_frame = false;
+    loop {
+        let tick = Instant::now();
+        if last_scan.is_none_or(|at| at.elapsed() >= RESCAN_EVERY) {
+            last_scan = Some(Instant::now());
+            if following
+                .as_ref()
+                .is_some_and(|f| !f.slot.writer_runs() || !f.slot.path().exists())
+            {
+                following = None;
+            }
+            if following.is_none() {
+                let live = live_instances();
+                let chosen = match &instance {
+                    Some(name) => live.into_iter().find(|s| names(s, name)),
+                    None => live.into_iter().find(|s| s.feeding()),
+                };
+                if let Some(info) = chosen {
+                    match Slot::open(&info.path) {
+                        Ok(slot) => {
+                            eprintln!("showing {}", info.name);
+                            following = Some(Following {
+                                slot,
+                                name: info.name,
+                                known: 0,
+                                fed_at: Instant::now(),
+                            });
+                        }
+                        Err(e) => eprintln!("refused: {e}"),
+                    }
+                }
+            }
+        }
+        if let Some(f) = &mut following {
+            f.slot.watch();
+            if let Some(meta) = f.slot.read(&mut incoming, f.known) {
+                std::mem::swap(&mut frame, &mut incoming);
+                f.known = meta.sequence;
+                f.fed_at = Instant::now();
+                has_frame = true;
+            } else if f.fed_at.elapsed() > STALE_AFTER && !f.slot.feeding() {
+                has_frame = false;
+                if instance.is_none() {
+                    f.slot.unwatch();
+                    following = None;
+                }
+            }
+        }
+        camera
+            .write(if has_frame { &frame } else { &black })
+            .with_context(|| format!("writing to {}", device.display()))?;
+        std::thread::sleep(period.saturating_sub(tick.elapsed()));
+    }
 }
 
 /// Show the stage until its window is closed.

@@ -449,6 +449,10 @@ pub struct StageArgs {
     /// the time a paint takes.
     #[arg(long)]
     pub stats: bool,
+    /// Write the frames to this v4l2loopback camera (/dev/videoN) instead of a window:
+    /// OBS, video calls and other programs take it as a webcam.
+    #[arg(long, conflicts_with_all = ["list", "monitor", "fullscreen", "stats"])]
+    pub v4l2: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

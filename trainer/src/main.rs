@@ -88,6 +88,9 @@ fn stage(args: &cli::StageArgs) -> anyhow::Result<()> {
         print!("{}", mvgen_stage::list()?);
         return Ok(());
     }
+    if let Some(device) = &args.v4l2 {
+        return mvgen_stage::camera(device, args.instance.clone());
+    }
     mvgen_stage::run(mvgen_stage::Options {
         monitor: args.monitor,
         fullscreen: args.fullscreen,
