@@ -243,6 +243,10 @@ pub struct LookNewArgs {
     /// A folder of your artwork (png, jpg) to blend into the pictures.
     #[arg(long)]
     pub material: Option<PathBuf>,
+    /// A folder of songs to measure the look on instead of holding some of --songs out
+    /// (it trains on none of them): choose songs whose music moves.
+    #[arg(long)]
+    pub held_out: Option<PathBuf>,
     /// The time budget for the whole job, in minutes.
     #[arg(long, default_value_t = 30.0)]
     pub minutes: f64,

@@ -306,12 +306,31 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
         other => bail!("--device {other:?}: use auto, cpu or gpu"),
     };
     let songs = director::collect_songs(std::slice::from_ref(&a.songs))?;
-    ensure!(
-        songs.len() >= 2,
-        "{} has {} song(s): give at least 2, because some are held out to measure the look on music it never saw (about 20 make a good look)",
-        a.songs.display(),
-        songs.len()
-    );
+    let (train_songs, held_out) = match &a.held_out {
+        Some(dir) => {
+            let held_out = director::collect_songs(std::slice::from_ref(dir))?;
+            let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_os_string());
+            if let Some(both) = held_out
+                .iter()
+                .find(|h| songs.iter().any(|s| stem(s) == stem(h)))
+            {
+                bail!(
+                    "{} is in --songs and in --held-out: the look is measured on songs it never saw",
+                    both.display()
+                );
+            }
+            (songs, held_out)
+        }
+        None => {
+            ensure!(
+                songs.len() >= 2,
+                "{} has {} song(s): give at least 2, because some are held out to measure the look on music it never saw (about 20 make a good look)",
+                a.songs.display(),
+                songs.len()
+            );
+            hold_out(&songs)
+        }
+    };
     let material = a
         .material
         .as_ref()
@@ -324,7 +343,6 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
         // Read now: bad artwork is refused before anything is made.
         director::Material::load(m)?;
     }
-    let (train_songs, held_out) = hold_out(&songs);
     let job = Job {
         name: name.into(),
         songs: train_songs,
