@@ -568,7 +568,10 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
     )?;
 
     run.stage("measure", "measuring it on the held-out songs", |run| {
-        let description = measure(job, a, &look_dir, plan, run.spent(), run.budget_s)?;
+        let calibration: director::Calibration =
+            serde_json::from_slice(&std::fs::read(&calibration)?)?;
+        let made = (&calibration, material.as_ref());
+        let description = measure(job, a, &look_dir, made, plan, (run.spent(), run.budget_s))?;
         crate::files::write_atomic(
             &look_dir.join(mvgen_look::DESCRIPTION),
             &serde_json::to_vec_pretty(&description)?,
@@ -581,11 +584,31 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
     .map_err(anyhow::Error::msg)?;
     let short = mvgen_look::shortfalls(&description.reactivity);
     if !short.is_empty() {
+        let ceiling = &description.made["director_on_held_out"];
+        let mean = |key: &str| {
+            let v: Vec<f64> = ceiling
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c[key].as_f64())
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        let ceiling = format!(
+            "the director's own videos of those songs reach variety {:.1} and coupling {:.2}",
+            mean("variety"),
+            mean("coupling")
+        );
+        // What was made stays to be looked at; the training is made again next time.
+        let rejected = run.work.join("rejected");
+        let _ = std::fs::remove_dir_all(&rejected);
+        std::fs::rename(&look_dir, &rejected)?;
         run.restart_from("train", &["run", "enhancer", "look"])?;
         bail!(
-            "\"{}\" does not react enough to the songs it never saw: {}. It was not installed. The directed videos and pairs are kept: run the same command with a larger --minutes (or more songs) to train it again",
+            "\"{}\" does not react enough to the songs it never saw: {} ({ceiling}). It was not installed (its numbers and contact sheet are in {}). The directed videos and pairs are kept: run the same command with a larger --minutes (or other songs) to train it again",
             job.name,
-            short.join("; ")
+            short.join("; "),
+            rejected.display()
         );
     }
     install(&look_dir, &job.name)
@@ -641,10 +664,20 @@ fn measure(
     job: &Job,
     a: &LookNewArgs,
     look_dir: &Path,
+    (calibration, material): (&director::Calibration, Option<&director::Material>),
     plan: Plan,
-    spent_s: f64,
-    budget_s: f64,
+    (spent_s, budget_s): (f64, f64),
 ) -> anyhow::Result<Description> {
+    // The director's own videos of the held-out songs: the ceiling the look learns
+    // towards, which says whether a look that falls short needs time or other songs.
+    let mut ceiling = Vec::new();
+    for song in &job.held_out {
+        let r = director::reactivity(song, calibration, material)?;
+        ceiling.push(serde_json::json!({
+            "song": song.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            "variety": r.variety, "coupling": r.coupling, "motion": r.motion,
+        }));
+    }
     let config = mvgen_runtime::RuntimeConfig {
         execution: mvgen_runtime::Execution::Auto,
         cpu_threads: rayon::current_num_threads(),
@@ -735,6 +768,7 @@ fn measure(
             "seconds_per_step": plan.seconds_per_step,
             "enhancer_steps": plan.enhancer_steps,
             "held_out": job.held_out.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect::<Vec<_>>(),
+            "director_on_held_out": ceiling,
             "mvgen": env!("CARGO_PKG_VERSION"),
         }),
         ..Description::named(&job.name)
