@@ -168,13 +168,14 @@ pub fn train_looks(args: &[String]) -> Result<()> {
             let installed = format!("/{file}");
             let l = stated.map_or_else(|| licence(&copyright, &installed), String::from);
             // The director reads PNG and JPEG: other formats become PNG, 1024 wide.
+            // Named for the file's last three path parts: desktop-base's themes each
+            // have a `grub/grub-16x9.png`.
+            let tail: Vec<&str> = file.rsplit('/').take(3).collect();
             let name = format!(
                 "{package}-{}",
-                file.rsplit('/')
-                    .next()
-                    .unwrap_or(file)
-                    .replace(".webp", ".png")
-            );
+                tail.into_iter().rev().collect::<Vec<_>>().join("-")
+            )
+            .replace(".webp", ".png");
             run(
                 "ffmpeg",
                 &[
