@@ -26,8 +26,19 @@ struct Scanned {
 #[derive(Default)]
 pub struct Shelf {
     scan: Option<Receiver<Scanned>>,
+    /// The reading threads started, joined when the window goes (each reads a few files),
+    /// so that none outlives the plugin.
+    threads: Vec<std::thread::JoinHandle<()>>,
     looks: Vec<Shown>,
     problems: Vec<String>,
+}
+
+impl Drop for Shelf {
+    fn drop(&mut self) {
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Shelf {
@@ -49,7 +60,9 @@ impl Shelf {
                 let problems = catalogue.problems.iter().map(ToString::to_string).collect();
                 let _ = send.send(Scanned { looks, problems });
             });
-        if spawned.is_ok() {
+        self.threads.retain(|t| !t.is_finished());
+        if let Ok(thread) = spawned {
+            self.threads.push(thread);
             self.scan = Some(receive);
         }
     }
