@@ -357,6 +357,7 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
         .join("look-jobs")
         .join(mvgen_look::slug(name));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let _one_at_a_time = one_job_at_a_time(work.parent().expect("look-jobs"))?;
     let job_path = work.join("job.json");
     match std::fs::read(&job_path) {
         Ok(bytes) => {
@@ -432,6 +433,27 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
         Err(e) => {
             run.bar.abandon();
             Err(e)
+        }
+    }
+}
+
+/// Held while a job runs: a second `look new` on the machine is refused, because each
+/// plans its training for the whole machine, and two at once thrash (BENCHMARKS.md).
+fn one_job_at_a_time(jobs: &Path) -> anyhow::Result<std::fs::File> {
+    let path = jobs.join(".running");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `mvgen look new` is running on this machine: make looks one at a time (each plans for all the cores)"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
         }
     }
 }

@@ -111,13 +111,25 @@ fn a_look_is_made_from_songs_and_artwork_resumes_after_a_kill_and_renders() {
     let job = home.join("data/mvgen/look-jobs/test-look");
     let installed = home.join("data/mvgen/looks/test-look");
 
-    // Killed once its first epoch is saved.
+    // Killed once its first epoch is saved; meanwhile a second job is refused.
     let mut child = mvgen_in(&home, &args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let start = Instant::now();
+    while !job.join("videos").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the job never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fails_saying(
+        &home,
+        &["look", "new", "Another", "--songs", songs.to_str().unwrap()],
+        "another `mvgen look new` is running on this machine",
+    );
     while !job.join("run/checkpoint.bin").exists() {
         assert!(
             child.try_wait().unwrap().is_none(),
