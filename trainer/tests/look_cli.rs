@@ -29,14 +29,7 @@ fn run(home: &Path, args: &[&str]) -> Output {
 }
 
 fn fails_saying(home: &Path, args: &[&str], expected: &str) {
-    let out = mvgen_in(home, args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "mvgen {args:?} should fail");
-    let last = stderr.trim().lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("error: ") && last.contains(expected),
-        "mvgen {args:?}: {stderr:?} should end with one line saying {expected:?}"
-    );
+    common::fails_saying_in(&mut mvgen_in(home, args), expected);
 }
 
 /// Two short songs: the demo's 20 s excerpt, and the same music a little higher and

@@ -437,19 +437,6 @@ pub fn from_onnx(path: &Path, device: &Device) -> anyhow::Result<Generator> {
             device,
         );
     }
-    for (i, n) in g.down_norm.iter_mut().enumerate() {
-        let name = format!("down{}.norm", i + 1);
-        n.gamma = param(
-            take(format!("{name}.scale"), n.gamma.dims().to_vec())?,
-            &n.gamma,
-            device,
-        );
-        n.beta = param(
-            take(format!("{name}.bias"), n.beta.dims().to_vec())?,
-            &n.beta,
-            device,
-        );
-    }
     for (j, c) in g.up.iter_mut().enumerate() {
         c.weight = param(
             take(format!("up{j}.weight"), c.weight.dims().to_vec())?,
@@ -464,8 +451,14 @@ pub fn from_onnx(path: &Path, device: &Device) -> anyhow::Result<Generator> {
             ));
         }
     }
-    for (j, n) in g.up_norm.iter_mut().enumerate() {
-        let name = format!("up{j}.norm");
+    let down = g.down_norm.iter_mut().enumerate();
+    let norms = (down.map(|(i, n)| (format!("down{}.norm", i + 1), n))).chain(
+        g.up_norm
+            .iter_mut()
+            .enumerate()
+            .map(|(j, n)| (format!("up{j}.norm"), n)),
+    );
+    for (name, n) in norms {
         n.gamma = param(
             take(format!("{name}.scale"), n.gamma.dims().to_vec())?,
             &n.gamma,

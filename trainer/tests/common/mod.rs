@@ -29,13 +29,19 @@ pub fn mvgen(args: &[&str]) -> std::process::Output {
 
 /// Run `mvgen` with `args`; it must fail with one line that contains `expected`.
 pub fn fails_saying(args: &[&str], expected: &str) {
-    let out = Command::new(MVGEN).args(args).output().unwrap();
+    fails_saying_in(Command::new(MVGEN).args(args), expected);
+}
+
+/// Run `command` (an `mvgen` command line); it must fail with one line that contains
+/// `expected`.
+pub fn fails_saying_in(command: &mut Command, expected: &str) {
+    let out = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "mvgen {args:?} should fail");
+    assert!(!out.status.success(), "{command:?} should fail");
     let last = stderr.trim().lines().last().unwrap_or_default();
     assert!(
         last.starts_with("error: ") && last.contains(expected),
-        "mvgen {args:?}: {stderr:?} should end with one line saying {expected:?}"
+        "{command:?}: {stderr:?} should end with one line saying {expected:?}"
     );
 }
 
