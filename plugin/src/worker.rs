@@ -279,11 +279,10 @@ impl State {
             tap,
             stall: Stall::from_env(STALL_ENV),
             feed: setup.feed.map(Feed::new),
-            session: (None, None),
+            session: setup.session,
             session_seen: Instant::now(),
             status,
         };
-        state.session = setup.session;
         if let Some(i) = state.engine.installed() {
             // Kept from an earlier activation: the report starts out naming it.
             let (info, provider) = (i.info.clone(), i.provider.clone());
