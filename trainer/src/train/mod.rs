@@ -655,9 +655,10 @@ fn step_times(cfg: &TrainConfig, steps: usize, warm_up: usize) -> anyhow::Result
 }
 
 /// About how long one of `cfg`'s training steps takes here, in seconds (the median of
-/// three after one to warm up): for planning a run to a time budget.
+/// ten after three to warm up; of three, it varied from 60 to 82 ms between two jobs on
+/// one machine): for planning a run to a time budget.
 pub fn seconds_per_step(cfg: &TrainConfig) -> anyhow::Result<f64> {
-    let mut times: Vec<f64> = step_times(cfg, 3, 1)?.iter().map(PhaseMs::total).collect();
+    let mut times: Vec<f64> = step_times(cfg, 10, 3)?.iter().map(PhaseMs::total).collect();
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2] / 1000.0 * cfg.batch as f64)
 }
