@@ -214,6 +214,8 @@ pub struct BenchTrainArgs {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per run: the size of `New` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum LookCommand {
     /// Make a look from your songs (and artwork) in one go, within a time budget: direct
     /// the songs, build pairs, fine-tune a look's networks on them, train its enhancer,
