@@ -23,10 +23,11 @@ command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (carg
 # mesa-vulkan-drivers, libvulkan1: Vulkan on the CPU (lavapipe) where there is no GPU,
 #   for the editor's wgpu drawing in the tests (a GPU driver takes over where one is).
 # fonts-dejavu-core: the text in training loss plots.
+# tesseract-ocr: reads the editor's screenshots, so a test can find a button by its label.
 # ardour: a real DAW for the host tests (Ardour 7, driven headlessly by its Lua and
 #   export tools; about 100 MB).
 packages=(ffmpeg python3 python3-venv python3-pip)
-$render_only || packages+=(xvfb xserver-xorg-core xserver-xorg-video-dummy mesa-vulkan-drivers libvulkan1 fonts-dejavu-core ardour)
+$render_only || packages+=(xvfb xserver-xorg-core xserver-xorg-video-dummy mesa-vulkan-drivers libvulkan1 fonts-dejavu-core tesseract-ocr ardour)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

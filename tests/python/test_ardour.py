@@ -200,30 +200,44 @@ def with_plugin_fields(session_xml: str, fields: dict) -> str:
     return edited
 
 
-def test_a_session_opened_elsewhere_finds_its_look(ardour, session, test_models, tmp_path):
-    """A session saved with a look, opened on another machine where the look is installed
-    somewhere else: Ardour's export runs that look, found by its name and hash."""
-    import hashlib
+def export_with_fields(ardour, session, work: pathlib.Path, fields: dict, looks: pathlib.Path):
+    """Ardour's export of a copy of the session whose MVGen state has `fields`, on a
+    machine whose look folder is `looks`: the bounce's manifest."""
     import shutil
 
     env, _ = ardour
     folder, name, _ = session
+    copy = work / "session"
+    shutil.copytree(folder, copy)
+    xml = copy / f"{name}.ardour"
+    xml.write_text(with_plugin_fields(xml.read_text(), fields))
+    exports = work / "bounces"
+    run(["ardour7-export", "-b", "float", "-o", work / "export.wav", copy, name],
+        env=dict(env, MVGEN_EXPORT_DIR=str(exports), MVGEN_LOOKS_DIR=str(looks)))
+    manifest = json.loads((only_bounce(exports) / "manifest.json").read_text())
+    assert manifest["complete"] is True, manifest["problems"]
+    return manifest
+
+
+def sha256(path: pathlib.Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_session_opened_elsewhere_finds_its_look(ardour, session, test_models, tmp_path):
+    """A session saved with a look, opened on another machine where the look is installed
+    somewhere else: Ardour's export runs that look, found by its name and hash."""
+    import shutil
+
     looks = tmp_path / "looks"
     (looks / "tiny").mkdir(parents=True)
     (looks / "tiny" / "look.json").write_text('{"format": 1, "name": "Tiny"}')
     generator = looks / "tiny" / "generator.onnx"
     shutil.copy(test_models / "tiny.onnx", generator)
-    sha = hashlib.sha256(generator.read_bytes()).hexdigest()
-    copy = tmp_path / "session"
-    shutil.copytree(folder, copy)
-    xml = copy / f"{name}.ardour"
-    xml.write_text(with_plugin_fields(xml.read_text(), {
+    sha = sha256(generator)
+    manifest = export_with_fields(ardour, session, tmp_path, {
         "model": "/on/the/machine/it/was/saved/on/tiny/generator.onnx",
         "look": {"name": "Tiny", "sha256": sha},
-    }))
-    exports = tmp_path / "bounces"
-    run(["ardour7-export", "-b", "float", "-o", tmp_path / "export.wav", copy, name],
-        env=dict(env, MVGEN_EXPORT_DIR=str(exports), MVGEN_LOOKS_DIR=str(looks)))
-    manifest = json.loads((only_bounce(exports) / "manifest.json").read_text())
-    assert manifest["complete"] is True, manifest["problems"]
+    }, looks)
     assert manifest["model"]["sha256"] == sha, manifest["model"]

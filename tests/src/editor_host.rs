@@ -145,6 +145,79 @@ impl Screenshot {
         .with_context(|| format!("writing {}", path.display()))
     }
 
+    /// Where the words `text` are written on screen (the centre of their box), read by
+    /// Tesseract OCR from the screenshot enlarged 3 times (egui's text is small): how a
+    /// test finds a button by its label. Words are matched on one line, case and spaces
+    /// ignored (Tesseract may read "Open stage" as one word).
+    pub fn find_text(&self, text: &str, scratch: &Path) -> anyhow::Result<Option<(i32, i32)>> {
+        const SCALE: u32 = 3;
+        let image = image::RgbImage::from_raw(self.width, self.height, self.rgb.clone())
+            .context("a screenshot of the wrong size")?;
+        let big = image::imageops::resize(
+            &image,
+            self.width * SCALE,
+            self.height * SCALE,
+            image::imageops::FilterType::Lanczos3,
+        );
+        let png = scratch.join("ocr.png");
+        big.save(&png)?;
+        let out = Command::new("tesseract")
+            .arg(&png)
+            .args(["-", "tsv"])
+            .stderr(Stdio::null())
+            .output()
+            .context("running tesseract (scripts/setup.sh installs tesseract-ocr)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "tesseract failed on {}",
+            png.display()
+        );
+        // Letters and digits only: a button's border may be read as "|" or "]".
+        let squash = |s: &str| {
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        };
+        let wanted = squash(text);
+        // TSV columns: level page block par line word left top width height conf text.
+        let words: Vec<(String, [i32; 4], String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                if c.len() != 12 || c[0] != "5" || c[11].trim().is_empty() {
+                    return None;
+                }
+                let n = |i: usize| c[i].parse::<i32>().ok();
+                let line = c[2..5].join("/");
+                Some((line, [n(6)?, n(7)?, n(8)?, n(9)?], squash(c[11])))
+            })
+            .collect();
+        for start in 0..words.len() {
+            let mut read = String::new();
+            for end in start..words.len() {
+                if words[end].0 != words[start].0 {
+                    break;
+                }
+                read += &words[end].2;
+                if !wanted.starts_with(&read) {
+                    break;
+                }
+                if read == wanted {
+                    let boxes = words[start..=end].iter().map(|w| w.1);
+                    let l = boxes.clone().map(|b| b[0]).min().unwrap_or(0);
+                    let t = boxes.clone().map(|b| b[1]).min().unwrap_or(0);
+                    let r = boxes.clone().map(|b| b[0] + b[2]).max().unwrap_or(0);
+                    let b = boxes.map(|b| b[1] + b[3]).max().unwrap_or(0);
+                    let s = SCALE as i32;
+                    return Ok(Some(((l + r) / 2 / s, (t + b) / 2 / s)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = 3 * (y * self.width + x) as usize;
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]

@@ -11,7 +11,7 @@ pub mod signals;
 pub mod stage_host;
 pub mod tap;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -100,4 +100,16 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
+}
+
+/// A fresh, empty folder at `path` that only the user can enter (mode 0700), as the live
+/// feed's folder must be.
+pub fn private_dir(path: &Path) -> PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let _ = std::fs::remove_dir_all(path);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path.to_path_buf()
 }

@@ -8,14 +8,18 @@
 //! the window holds (almost) no colour, and after a few seconds of music its right half
 //! does. The screenshots are kept in target/test-scratch/editor/; with
 //! `MVGEN_UPDATE_SCREENSHOT=1` the live one also replaces docs/editor.png (README).
+//! The "Open stage" button is found by its label (OCR) and clicked; a stage must start on
+//! this instance.
 //!
 //! All of it runs in one test function: one X server, one `DISPLAY` for the process.
 
+use mvgen_feed::{list_in, Slot, DIR_ENV};
 use mvgen_tests::clap_host::{Host, Run};
 use mvgen_tests::editor_host::{rss_bytes, EditorWindow, Screenshot, Xvfb};
 use mvgen_tests::signals::{bit_exact, stereo};
-use mvgen_tests::{clap_bundle, root, scratch};
-use std::time::Duration;
+use mvgen_tests::stage_host::Screen;
+use mvgen_tests::{clap_bundle, mvgen, private_dir, root, scratch};
+use std::time::{Duration, Instant};
 
 const RATE_HZ: u32 = 48_000;
 const BLOCK: usize = 512;
@@ -31,6 +35,34 @@ const WARM_UP: usize = 10;
 /// backend also initialised on every open it was +124 MiB or more (fixed).
 const RSS_BOUND_MIB: f64 = 64.0;
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// The process whose command line is `args`, if one runs.
+fn process_with_args(args: &[&str]) -> Option<i32> {
+    let wanted: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        (std::fs::read(e.path().join("cmdline")).ok()? == wanted).then_some(pid)
+    })
+}
+
+/// A process this test started indirectly, stopped (SIGTERM, then waited for) when
+/// dropped, also when an assertion fails.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: a signal to the stage the test's click started.
+        unsafe { libc::kill(self.0, libc::SIGTERM) };
+        let proc = std::path::PathBuf::from(format!("/proc/{}", self.0));
+        let started = Instant::now();
+        while proc.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
 
 /// Let the editor's thread paint a few frames.
 fn settle() {
@@ -48,6 +80,11 @@ fn editor_shows_live_frames_resizes_and_survives_reopening() {
     let dir = scratch("editor");
     let mut x = Xvfb::start(&dir.join("xvfb.log")).unwrap();
     std::env::remove_var("MVGEN_MODEL"); // the embedded default model
+                                         // The instance's feed slot goes to the test's own folder; Open stage starts the
+                                         // project's mvgen.
+    let feed = private_dir(&dir.join("feed"));
+    std::env::set_var(DIR_ENV, &feed);
+    std::env::set_var("MVGEN_BIN", mvgen());
     let mut host = Host::load(&clap_bundle()).unwrap();
 
     // Opened before any audio: the window paints, and shows no frame yet.
@@ -114,6 +151,44 @@ fn editor_shows_live_frames_resizes_and_survives_reopening() {
     if std::env::var_os("MVGEN_UPDATE_SCREENSHOT").is_some() {
         live.save_png(&root().join("docs/editor.png")).unwrap();
     }
+
+    // "Open stage", found by its label and clicked (XTEST): `mvgen stage` starts on this
+    // instance (by its number) and watches its feed slot.
+    let (bx, by) = live
+        .find_text("Open stage", &dir)
+        .unwrap()
+        .unwrap_or_else(|| {
+            panic!(
+                "no \"Open stage\" read on the editor (target/test-scratch/editor/editor-live.png)"
+            )
+        });
+    let info = list_in(&feed)
+        .into_iter()
+        .find_map(Result::ok)
+        .expect("the instance's feed slot");
+    let slot = Slot::open(&info.path).unwrap();
+    let number = format!("#{}", info.number);
+    let mvgen_path = mvgen().to_string_lossy().into_owned();
+    let stage_args = [mvgen_path.as_str(), "stage", "--instance", &number];
+    assert_eq!(
+        process_with_args(&stage_args),
+        None,
+        "a stage from an earlier run still runs: stop it"
+    );
+    Screen::connect().unwrap().click(bx, by).unwrap();
+    let started = Instant::now();
+    let stage = loop {
+        let stage = process_with_args(&stage_args);
+        if let Some(pid) = stage.filter(|_| slot.watched()) {
+            break Stopped(pid);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "30 s after the click on Open stage at ({bx}, {by}), no stage watches {number} (running: {stage:?})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    drop(stage);
 
     // Resize, as the user drags the host window: the picture follows.
     let (w, h) = window.resize(&mut host.main_thread(), 1100, 700).unwrap();

@@ -15,8 +15,7 @@ use mvgen_stage::picture::Layout;
 use mvgen_tests::bounce::psnr;
 use mvgen_tests::editor_host::{Screenshot, Xvfb};
 use mvgen_tests::stage_host::{Placement, Screen};
-use mvgen_tests::{clap_bundle, mvgen, scratch};
-use std::os::unix::fs::DirBuilderExt;
+use mvgen_tests::{clap_bundle, mvgen, private_dir, scratch};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -186,12 +185,7 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
     let dir = scratch("stage");
     let _x = Xvfb::two_monitors(&dir.join("x.log")).unwrap();
     let screen = Screen::connect().unwrap();
-    let feed = dir.join("feed");
-    let _ = std::fs::remove_dir_all(&feed);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&feed)
-        .unwrap();
+    let feed = private_dir(&dir.join("feed"));
     // The DAWs and the stages below inherit it: the test's own feed folder.
     std::env::set_var(DIR_ENV, &feed);
     std::env::remove_var("MVGEN_MODEL"); // the embedded default model
