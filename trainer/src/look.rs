@@ -51,8 +51,8 @@ const ENHANCER_SHARE: f64 = 0.2;
 const LOOP_OVERHEAD: f64 = 1.2;
 /// Seconds from the middle of each held-out song that the contact sheet's moments are
 /// spread over. The numbers are measured over whole songs, as the director's ceiling and
-/// the Default look's are: over a 40 s excerpt, "the king is dead" varies by 19.5 in its
-/// directed video and 32.0 over the whole song in a look learnt from it.
+/// the Default look's are: one Nightfall look varied by 14.4 over the middle 40 s of "the
+/// king is dead" and by 32.0 over the whole song.
 const SHEET_SECONDS: f64 = 40.0;
 /// Moments of each held-out song on the contact sheet.
 const SHEET_MOMENTS: usize = 4;
@@ -650,8 +650,9 @@ fn plan(run: &Runner, cfg: &TrainConfig, fixed_epochs: Option<usize>) -> anyhow:
     let seconds_per_step = LOOP_OVERHEAD * train::seconds_per_step(cfg)?;
     let enhancer_step = crate::enhance::seconds_per_step(16, 16);
     let left = run.budget_s - run.spent();
-    // Measuring whole held-out songs (the director's videos and the look's) and the
-    // sheet: 2 to 5 minutes for three songs of 3 to 6 minutes on 2 cores.
+    // Measuring whole held-out songs and the sheet, on 2 cores: the director's videos of
+    // three songs of 3.6 to 6 minutes took 2.0 min, and `mvgen render` made a look's
+    // frames of the 3.7-minute one in 68 s.
     let reserve = 30.0 + 0.15 * run.budget_s;
     let for_training = left - reserve;
     let epoch_s = pairs as f64 * seconds_per_step;
