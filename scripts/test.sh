@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# A fresh clone gains nothing from incremental compilation but gigabytes of its caches on
+# disk (a CI run once ran out of disk). Set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 echo "== build the tests and the debug bundles (allocation checks on the audio thread)"
 # One cargo build for both: built alone, the plugin resolves its dependencies' features
 # apart from the workspace's, and cargo test would build wgpu, egui, ONNX Runtime's

@@ -25,7 +25,8 @@
 //!
 //! When `MVGEN_TAP_DIR` names a folder, the worker also writes every window it receives
 //! and every frame it makes there (`windows.csv`, raw little-endian f32 files, and
-//! `errors.txt`). `MVGEN_TEST_STALL` (`<ms>` or `<ms>@<frame>`) makes the worker itself
+//! `errors.txt`); with `MVGEN_TAP_INDEX_ONLY=1` it writes `windows.csv` and `errors.txt`
+//! but no pixels (a megabyte a window, which long renders do not need). `MVGEN_TEST_STALL` (`<ms>` or `<ms>@<frame>`) makes the worker itself
 //! sleep before every frame, or one (a disk that hangs); `MVGEN_TEST_STALL_GENERATOR`
 //! stalls the generator instead. Both are for the tests; users never need them.
 
@@ -52,6 +53,8 @@ pub const NUM_BANDS: usize = 8;
 const IDLE_WAIT: Duration = Duration::from_millis(1);
 /// The environment variable that turns the tap on.
 pub const TAP_ENV: &str = "MVGEN_TAP_DIR";
+/// The environment variable that keeps the tap to its index: no window or frame files.
+pub const TAP_INDEX_ONLY_ENV: &str = "MVGEN_TAP_INDEX_ONLY";
 /// The environment variable of the worker's stall hook (tests only).
 pub const STALL_ENV: &str = "MVGEN_TEST_STALL";
 /// The longest a bounce waits for a model that is loading before it goes on without it.
@@ -813,6 +816,8 @@ struct Tap {
     dir: PathBuf,
     index: std::fs::File,
     sequence: u64,
+    /// Writes each window's and frame's pixels, not only the index.
+    pixels: bool,
 }
 
 impl Tap {
@@ -829,6 +834,7 @@ impl Tap {
                 dir: dir.clone(),
                 index,
                 sequence: 0,
+                pixels: std::env::var_os(TAP_INDEX_ONLY_ENV).is_none_or(|v| v != "1"),
             })
         };
         open()
@@ -848,15 +854,17 @@ impl Tap {
                 .flat_map(|v| v.to_le_bytes())
                 .collect::<Vec<u8>>()
         };
-        std::fs::write(
-            self.dir.join(format!("{:06}.f32", self.sequence)),
-            raw(window.pixels()),
-        )?;
-        if let Some(image) = image {
+        if self.pixels {
             std::fs::write(
-                self.dir.join(format!("{:06}.frame.f32", self.sequence)),
-                raw(image.planes()),
+                self.dir.join(format!("{:06}.f32", self.sequence)),
+                raw(window.pixels()),
             )?;
+            if let Some(image) = image {
+                std::fs::write(
+                    self.dir.join(format!("{:06}.frame.f32", self.sequence)),
+                    raw(image.planes()),
+                )?;
+            }
         }
         let levels: Vec<String> = band_levels(window)
             .iter()

@@ -22,13 +22,17 @@ pub struct Env {
 }
 
 impl Env {
-    /// The export folder, the ngf 8 test model and a tap folder, plus `extra`.
+    /// The export folder, the ngf 8 test model and a tap folder (its index only), plus
+    /// `extra`.
     pub fn new(export_dir: &Path, tap: &Path, extra: &[(&'static str, OsString)]) -> Self {
         let guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let mut vars: Vec<(&'static str, OsString)> = vec![
             ("MVGEN_EXPORT_DIR", export_dir.into()),
             ("MVGEN_MODEL", models().join("unet256_ngf8.onnx").into()),
             ("MVGEN_TAP_DIR", tap.into()),
+            // Bounces read the tap's index, errors and counters, never its pixels (a
+            // megabyte a window: gigabytes over the suite).
+            ("MVGEN_TAP_INDEX_ONLY", "1".into()),
         ];
         vars.extend(extra.iter().cloned());
         let saved = vars

@@ -38,6 +38,20 @@ pub fn counters(dir: &Path) -> std::collections::HashMap<String, u64> {
         .collect()
 }
 
+/// Whether the worker generated a frame for each window it received, in order: what
+/// the tap's index says, also when it was kept to its index (`MVGEN_TAP_INDEX_ONLY`).
+pub fn generated(dir: &Path) -> anyhow::Result<Vec<bool>> {
+    let csv = std::fs::read_to_string(dir.join("windows.csv"))?;
+    csv.lines()
+        .skip(1)
+        .map(|line| match line.split(',').nth(4) {
+            Some("1") => Ok(true),
+            Some("0") => Ok(false),
+            _ => anyhow::bail!("bad tap line {line:?}"),
+        })
+        .collect()
+}
+
 /// Every window in the tap folder, in the order the worker received them.
 pub fn read(dir: &Path) -> anyhow::Result<Vec<TappedWindow>> {
     let csv = std::fs::read_to_string(dir.join("windows.csv"))?;
