@@ -26,8 +26,10 @@ command -v cargo >/dev/null || { echo "setup: mvgen needs a Rust toolchain (carg
 # tesseract-ocr: reads the editor's screenshots, so a test can find a button by its label.
 # ardour: a real DAW for the host tests (Ardour 7, driven headlessly by its Lua and
 #   export tools; about 100 MB).
+# obs-studio, obs-plugins: OBS Studio 29 with its screen capture and obs-websocket, for
+#   the test that streams the stage (about 60 MB with Qt).
 packages=(ffmpeg python3 python3-venv python3-pip)
-$render_only || packages+=(xvfb xserver-xorg-core xserver-xorg-video-dummy mesa-vulkan-drivers libvulkan1 fonts-dejavu-core tesseract-ocr ardour)
+$render_only || packages+=(xvfb xserver-xorg-core xserver-xorg-video-dummy mesa-vulkan-drivers libvulkan1 fonts-dejavu-core tesseract-ocr ardour obs-studio obs-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@
 pub mod bounce;
 pub mod clap_host;
 pub mod editor_host;
+pub mod obs;
 pub mod signals;
 pub mod stage_host;
 pub mod tap;

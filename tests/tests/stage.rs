@@ -8,17 +8,26 @@
 //! target/test-scratch/stage/; with `MVGEN_UPDATE_SCREENSHOT=1` the first also replaces
 //! docs/stage.png (README).
 //!
-//! All of it runs in one test function: one X server, one `DISPLAY` for the process.
+//! A second test has OBS Studio stream the stage as a streamer would set it up: the stage
+//! fullscreen on the second monitor, OBS capturing that monitor (tests/src/obs.rs).
+//!
+//! Each test has its X server, and they take turns: `DISPLAY` and the feed folder are the
+//! process's.
 
 use mvgen_feed::{list_in, Slot, SlotInfo, DIR_ENV, FRAME_BYTES, SIDE};
 use mvgen_stage::picture::Layout;
 use mvgen_tests::bounce::psnr;
 use mvgen_tests::editor_host::{Screenshot, Xvfb};
+use mvgen_tests::obs::Obs;
 use mvgen_tests::stage_host::{Placement, Screen};
 use mvgen_tests::{clap_bundle, mvgen, private_dir, scratch};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Held by each test for its whole run: one X server and feed folder at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The second monitor, where the stage goes fullscreen.
 const MONITOR_1: Placement = Placement {
@@ -141,6 +150,14 @@ fn shoot_after_frames(
     name: &str,
     slot: &Slot,
 ) -> (Screenshot, Vec<(u64, Vec<u8>)>) {
+    after_frames(slot, || shoot(screen, dir, name))
+}
+
+/// The frames `slot` publishes over a second and a half, then `shoot()`.
+fn after_frames(
+    slot: &Slot,
+    shoot: impl FnOnce() -> Screenshot,
+) -> (Screenshot, Vec<(u64, Vec<u8>)>) {
     let mut seen = Vec::new();
     let mut rgba = vec![0u8; FRAME_BYTES];
     let mut known = 0;
@@ -157,8 +174,7 @@ fn shoot_after_frames(
         std::thread::sleep(Duration::from_millis(4));
     }
     assert!(seen.len() > 10, "{} frames published in 1.5 s", seen.len());
-    let shot = shoot(screen, dir, name);
-    (shot, seen)
+    (shoot(), seen)
 }
 
 /// The nearest of `frames` to `square`: PSNR, and how long before now it was published.
@@ -182,6 +198,7 @@ fn shoot(screen: &Screen, dir: &Path, name: &str) -> Screenshot {
 
 #[test]
 fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("stage");
     let _x = Xvfb::two_monitors(&dir.join("x.log")).unwrap();
     let screen = Screen::connect().unwrap();
@@ -408,4 +425,85 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
         dir.join("drums.log").display()
     );
     assert_eq!(String::from_utf8_lossy(&done.stdout).trim(), "bit-exact");
+}
+
+/// OBS Studio streams the stage as a streamer sets it up (README, "On stage"): the stage
+/// fullscreen on the second monitor, OBS's Screen Capture (XSHM) of that monitor. What OBS
+/// would stream is the instance's frame, and it moves with the music.
+///
+/// Window Capture (Xcomposite) is not tested: it needs a GL driver that can bind an X
+/// pixmap (EGL_KHR_image_pixmap), which Mesa's software driver here lacks.
+#[test]
+fn obs_streams_the_stage_from_the_second_monitor() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("stage-obs");
+    let _x = Xvfb::two_monitors(&dir.join("x.log")).unwrap();
+    let screen = Screen::connect().unwrap();
+    let feed = private_dir(&dir.join("feed"));
+    std::env::set_var(DIR_ENV, &feed);
+    std::env::remove_var("MVGEN_MODEL");
+
+    // OBS first, capturing monitor 1 at 10 fps (light on llvmpipe): the stage, mapped
+    // after OBS's window, is above it.
+    let size = (MONITOR_1.width, MONITOR_1.height);
+    let mut obs = Obs::start(&dir, 1, size, 10).unwrap();
+    let mut drums = play("Drums", 120, 1, &dir.join("drums.log"));
+    wait_for(Duration::from_secs(30), "Drums' slot", || {
+        instance(&feed, "Drums").map(|_| ())
+    });
+    let mut shown = stage(
+        &["--monitor", "1", "--fullscreen", "--instance", "Drums"],
+        &dir.join("stage.log"),
+    );
+    wait_for(Duration::from_secs(30), "the stage on monitor 1", || {
+        let windows = screen.windows("MVGen stage: Drums").unwrap();
+        windows.first().filter(|w| w.1 == MONITOR_1).map(|_| ())
+    });
+    let captured = wait_for(
+        Duration::from_secs(30),
+        "OBS's capture of monitor 1",
+        || {
+            let (w, h) = obs.source_size().unwrap();
+            (w > 0.0).then_some((w, h))
+        },
+    );
+    assert_eq!(
+        captured,
+        (MONITOR_1.width as f64, MONITOR_1.height as f64),
+        "OBS captures monitor 1, all of it"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    let slot = Slot::open(&instance(&feed, "Drums").unwrap().path).unwrap();
+    let streamed = |obs: &mut Obs, name: &str| {
+        let shot = obs.screenshot(size.0, size.1).unwrap();
+        shot.save_png(&dir.join(name)).unwrap();
+        eprintln!("OBS's picture {}", dir.join(name).display());
+        shot
+    };
+    let (first, seen) = after_frames(&slot, || streamed(&mut obs, "obs-1.png"));
+    let (near, age_ms) = best_match(&square_of(&first), &seen);
+    eprintln!("OBS streams Drums: {near:.1} dB from a frame published {age_ms:.0} ms before");
+    assert!(
+        near >= MATCH_DB,
+        "what OBS streams is not Drums' frame: {near:.1} dB"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let second = streamed(&mut obs, "obs-2.png");
+    let moved = mean_difference(&square_of(&first), &square_of(&second));
+    assert!(
+        moved > 2.0,
+        "what OBS streams did not change with the music: {moved:.2}"
+    );
+
+    drop(obs);
+    shown.kill().unwrap();
+    shown.wait().unwrap();
+    drop(drums.stdin.take());
+    let done = drums.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "Drums' DAW failed: see {}",
+        dir.join("drums.log").display()
+    );
 }
