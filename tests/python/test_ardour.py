@@ -241,3 +241,23 @@ def test_a_session_opened_elsewhere_finds_its_look(ardour, session, test_models,
         "look": {"name": "Tiny", "sha256": sha},
     }, looks)
     assert manifest["model"]["sha256"] == sha, manifest["model"]
+
+
+def test_every_shipped_look_runs_from_the_bundle(ardour, session, vst3_path, tmp_path):
+    """Each look the project ships (`looks/`, copied into MVGen.vst3's Resources), chosen
+    in a session, makes the frames of Ardour's export, on a machine with no looks of its
+    own."""
+    shipped = sorted((ROOT / "looks").glob("*/look.json"))
+    assert shipped, "the project ships no looks (looks/ is empty)"
+    nobody = tmp_path / "no-looks"
+    nobody.mkdir()
+    for path in shipped:
+        look = json.loads(path.read_text())
+        sha = sha256(path.parent / "generator.onnx")
+        bundled = pathlib.Path(vst3_path) / "Contents" / "Resources" / "looks" / path.parent.name
+        assert sha256(bundled / "generator.onnx") == sha, f"{bundled} is not the shipped look"
+        work = tmp_path / path.parent.name
+        work.mkdir()
+        manifest = export_with_fields(
+            ardour, session, work, {"look": {"name": look["name"], "sha256": sha}}, nobody)
+        assert manifest["model"]["sha256"] == sha, (look["name"], manifest["model"])
