@@ -88,8 +88,9 @@ const LOOKS: &[Recipe] = &[
             "wesnoth-suspense", "wesnoth-northerners", "wesnoth-knalgan_theme",
         ],
         held_out: WESNOTH_HELD_OUT,
-        // With 30 it trained 6 epochs and varied by 23.2 where the director's videos
-        // varied by 39.3.
+        // 45: the shipped run trained 7 epochs in 36.3 minutes and varies by 29.9 over
+        // the three whole songs (its director 38.4). 6 epochs had varied by 23.2 on
+        // 40 s excerpts, which vary far less (BENCHMARKS.md, "Looks").
         minutes: 45,
         // Debian's desktop themes (their boot screens' pictures), and GNOME's blue and
         // violet backgrounds ("adwaita*" is named in its copyright file: Jakub Steiner).
