@@ -82,6 +82,10 @@ pub struct Installed {
     pub info: ModelInfo,
     pub provider: ProviderReport,
     pub config: RuntimeConfig,
+    /// What was asked for: a model, and the look it stands for. A look's generator may be
+    /// found elsewhere (`info.path`), and a look asked for with the model that runs
+    /// already is still a new load.
+    pub asked: (PathBuf, Option<LookId>),
 }
 
 /// The worker's handle on the generator's thread and the loads in progress.
@@ -125,7 +129,7 @@ impl Engine {
             loads: Loads::new(),
         };
         if let Some(g) = generator {
-            engine.install(g);
+            engine.install(g, None);
         }
         Ok(engine)
     }
@@ -138,25 +142,30 @@ impl Engine {
     /// Whether `request` needs no new load: its model with its settings is installed, or
     /// is loading (a host that reactivates several times in a row waits for one load).
     pub fn serves(&self, request: &LoadRequest) -> bool {
-        let same = |path: &std::path::Path, config: &RuntimeConfig| {
-            path == request.path && *config == request.config
+        let same = |path: &std::path::Path, look: &Option<LookId>, config: &RuntimeConfig| {
+            path == request.path && *look == request.look && *config == request.config
         };
         self.installed
             .as_ref()
-            .is_some_and(|i| same(&i.info.path, &i.config))
+            .is_some_and(|i| same(&i.asked.0, &i.asked.1, &i.config))
             || self
                 .loads
                 .waiting_for
                 .as_ref()
-                .is_some_and(|r| same(&r.path, &r.config) && r.save == request.save)
+                .is_some_and(|r| same(&r.path, &r.look, &r.config) && r.save == request.save)
     }
 
-    /// Install `generator` for the jobs that follow.
-    pub fn install(&mut self, generator: Generator) {
+    /// Install `generator` for the jobs that follow, loaded for `asked` (else for its own
+    /// path and no look).
+    pub fn install(&mut self, generator: Generator, asked: Option<&LoadRequest>) {
         self.installed = Some(Installed {
             info: generator.info().clone(),
             provider: generator.provider().clone(),
             config: generator.config().clone(),
+            asked: asked.map_or_else(
+                || (generator.info().path.clone(), None),
+                |r| (r.path.clone(), r.look.clone()),
+            ),
         });
         // The thread only stops when told to, so the order always arrives.
         let _ = self.orders.send(Order::Install(Box::new(generator)));
@@ -447,5 +456,41 @@ impl Stall {
         if self.frame.is_none_or(|f| f == frame) {
             std::thread::sleep(self.delay);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mvgen_runtime::Execution;
+
+    /// A look asked for with the model that already runs is a new load: the look's
+    /// generator is found by name and hash, and may be another. (A session that names
+    /// only a look, with `MVGEN_MODEL` set, once kept running that model.)
+    #[test]
+    fn a_look_is_not_served_by_the_same_model_without_it() {
+        let path = mvgen_default_model::path().unwrap();
+        let config = RuntimeConfig {
+            execution: Execution::Cpu,
+            cpu_threads: 1,
+        };
+        let mut engine = Engine::start(None).unwrap();
+        let plain = LoadRequest {
+            path: path.clone(),
+            look: None,
+            config: config.clone(),
+            save: false,
+        };
+        engine.install(Generator::load(&path, &config).unwrap(), Some(&plain));
+        assert!(engine.serves(&plain));
+        let with_look = LoadRequest {
+            look: Some(LookId {
+                name: "Ember".into(),
+                sha256: "0".repeat(64),
+            }),
+            ..plain.clone()
+        };
+        assert!(!engine.serves(&with_look));
+        engine.shut_down();
     }
 }

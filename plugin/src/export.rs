@@ -778,6 +778,7 @@ mod tests {
             },
             provider: Default::default(),
             config: Default::default(),
+            asked: (path.into(), None),
         };
         let (a, b, a_again) = (
             model("/a.onnx", "aa"),

@@ -410,7 +410,7 @@ impl State {
                     g.warmup().as_secs_f64() * 1e3
                 );
                 let (info, provider) = (g.info().clone(), g.provider().clone());
-                self.engine.install(g);
+                self.engine.install(g, Some(&loaded.request));
                 // The report names the model before the session does: whoever sees the
                 // session name it can rely on the report.
                 self.status.report(|r| {
@@ -1048,14 +1048,19 @@ mod tests {
     fn looks_are_found_again_and_a_missing_one_runs_the_default() {
         let folder =
             std::env::temp_dir().join(format!("mvgen-worker-looks-{}", std::process::id()));
-        let ember = folder.join("ember");
-        std::fs::create_dir_all(&ember).unwrap();
-        std::fs::write(ember.join("look.json"), r#"{"format": 1, "name": "Ember"}"#).unwrap();
-        std::fs::write(ember.join("generator.onnx"), mvgen_default_model::ONNX).unwrap();
+        // A name no shipped look has: those are found too (the project's `looks/`).
+        let made = folder.join("worker-test");
+        std::fs::create_dir_all(&made).unwrap();
+        std::fs::write(
+            made.join("look.json"),
+            r#"{"format": 1, "name": "Worker test"}"#,
+        )
+        .unwrap();
+        std::fs::write(made.join("generator.onnx"), mvgen_default_model::ONNX).unwrap();
         // SAFETY (edition 2021 API): the only test of this process that reads it.
         std::env::set_var(mvgen_look::LOOKS_DIR_ENV, &folder);
         let catalogue = mvgen_look::Catalogue::load();
-        let id = catalogue.find("Ember").unwrap().id();
+        let id = catalogue.find("Worker test").unwrap().id();
 
         let status = Arc::new(Status::new());
         let params = Arc::new(MvGenParams::default());
@@ -1071,7 +1076,7 @@ mod tests {
             "the look never loaded"
         );
         let report = status.worker_report();
-        assert_eq!(report.model.unwrap().path, ember.join("generator.onnx"));
+        assert_eq!(report.model.unwrap().path, made.join("generator.onnx"));
         assert_eq!(report.look.as_ref(), Some(&id));
         assert!(
             report
@@ -1088,7 +1093,7 @@ mod tests {
         assert_eq!(params.saved_look().as_ref(), Some(&id));
         assert_eq!(
             params.saved_model().as_deref(),
-            Some(ember.join("generator.onnx").as_path())
+            Some(made.join("generator.onnx").as_path())
         );
         assert!(
             params.recent_models().is_empty(),
