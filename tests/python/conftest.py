@@ -79,4 +79,11 @@ def test_models(tmp_path_factory) -> pathlib.Path:
 
 
 def run(cmd, **kw):
-    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kw)
+    """Run `cmd`; when it fails, the error carries the end of what it printed (a host's
+    crash says why only there)."""
+    cmd = [str(c) for c in cmd]
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited with {done.returncode}:\n"
+                             f"{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
+    return done
