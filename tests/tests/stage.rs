@@ -196,16 +196,40 @@ fn shoot(screen: &Screen, dir: &Path, name: &str) -> Screenshot {
     shot
 }
 
+/// A test's X server with two monitors, scratch folder and feed folder, held for its whole
+/// run (the tests take turns: `DISPLAY` and the feed folder are the process's).
+struct Rig {
+    dir: std::path::PathBuf,
+    screen: Screen,
+    feed: std::path::PathBuf,
+    _x: Xvfb,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Rig {
+    fn start(name: &str) -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = scratch(name);
+        let x = Xvfb::two_monitors(&dir.join("x.log")).unwrap();
+        let screen = Screen::connect().unwrap();
+        let feed = private_dir(&dir.join("feed"));
+        // The DAWs and the stages the test starts inherit it: its own feed folder.
+        std::env::set_var(DIR_ENV, &feed);
+        std::env::remove_var("MVGEN_MODEL"); // the embedded default model
+        Self {
+            dir,
+            screen,
+            feed,
+            _x: x,
+            _turn: turn,
+        }
+    }
+}
+
 #[test]
 fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_nothing() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("stage");
-    let _x = Xvfb::two_monitors(&dir.join("x.log")).unwrap();
-    let screen = Screen::connect().unwrap();
-    let feed = private_dir(&dir.join("feed"));
-    // The DAWs and the stages below inherit it: the test's own feed folder.
-    std::env::set_var(DIR_ENV, &feed);
-    std::env::remove_var("MVGEN_MODEL"); // the embedded default model
+    let rig = Rig::start("stage");
+    let (dir, screen, feed) = (&rig.dir, &rig.screen, &rig.feed);
 
     // Two DAWs, different music; Drums plays through every step below.
     let mut drums = play("Drums", 600, 1, &dir.join("drums.log"));
@@ -435,13 +459,8 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
 /// pixmap (EGL_KHR_image_pixmap), which Mesa's software driver here lacks.
 #[test]
 fn obs_streams_the_stage_from_the_second_monitor() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("stage-obs");
-    let _x = Xvfb::two_monitors(&dir.join("x.log")).unwrap();
-    let screen = Screen::connect().unwrap();
-    let feed = private_dir(&dir.join("feed"));
-    std::env::set_var(DIR_ENV, &feed);
-    std::env::remove_var("MVGEN_MODEL");
+    let rig = Rig::start("stage-obs");
+    let (dir, screen, feed) = (&rig.dir, &rig.screen, &rig.feed);
 
     // OBS first, capturing monitor 1 at 10 fps (light on llvmpipe): the stage, mapped
     // after OBS's window, is above it.
