@@ -235,11 +235,11 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
     let mut drums = play("Drums", 600, 1, &dir.join("drums.log"));
     let mut keys = play("Keys", 60, 9, &dir.join("keys.log"));
     wait_for(Duration::from_secs(30), "both instances' slots", || {
-        (instance(&feed, "Drums").is_some() && instance(&feed, "Keys").is_some()).then_some(())
+        (instance(feed, "Drums").is_some() && instance(feed, "Keys").is_some()).then_some(())
     });
 
     // Slots that are not slots: refused by name, and no stage crashes on them.
-    let mut wrong_version = std::fs::read(instance(&feed, "Keys").unwrap().path).unwrap();
+    let mut wrong_version = std::fs::read(instance(feed, "Keys").unwrap().path).unwrap();
     wrong_version[8] = 99;
     for (name, bytes) in [
         (
@@ -294,8 +294,8 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
     });
     assert_eq!(placement, MONITOR_1);
     std::thread::sleep(Duration::from_secs(2));
-    let drums_slot = Slot::open(&instance(&feed, "Drums").unwrap().path).unwrap();
-    let (first, seen) = shoot_after_frames(&screen, &dir, "drums-1.png", &drums_slot);
+    let drums_slot = Slot::open(&instance(feed, "Drums").unwrap().path).unwrap();
+    let (first, seen) = shoot_after_frames(screen, dir, "drums-1.png", &drums_slot);
     if std::env::var_os("MVGEN_UPDATE_SCREENSHOT").is_some() {
         first
             .save_png(&mvgen_tests::root().join("docs/stage.png"))
@@ -308,7 +308,7 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
         "the stage's square is not Drums' frame: {near:.1} dB"
     );
     std::thread::sleep(Duration::from_secs(1));
-    let second = shoot(&screen, &dir, "drums-2.png");
+    let second = shoot(screen, dir, "drums-2.png");
     let moved = mean_difference(&square_of(&first), &square_of(&second));
     assert!(
         moved > 2.0,
@@ -329,11 +329,11 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
         (!screen.windows("MVGen stage: Keys").unwrap().is_empty()).then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
-    let keys_slot = Slot::open(&instance(&feed, "Keys").unwrap().path).unwrap();
-    let (on_keys, seen) = shoot_after_frames(&screen, &dir, "keys.png", &keys_slot);
+    let keys_slot = Slot::open(&instance(feed, "Keys").unwrap().path).unwrap();
+    let (on_keys, seen) = shoot_after_frames(screen, dir, "keys.png", &keys_slot);
     let on_keys = square_of(&on_keys);
     let (to_keys, _) = best_match(&on_keys, &seen);
-    let to_drums = psnr(&on_keys, &frame_of(&feed, "Drums"));
+    let to_drums = psnr(&on_keys, &frame_of(feed, "Drums"));
     eprintln!("after Tab: {to_keys:.1} dB from Keys' frames, {to_drums:.1} dB from Drums' last");
     assert!(
         to_keys >= MATCH_DB && to_keys > to_drums + 3.0,
@@ -349,7 +349,7 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
             .unwrap();
         (black_share(&shot) > 0.9).then_some(())
     });
-    let waiting = shoot(&screen, &dir, "waiting.png");
+    let waiting = shoot(screen, dir, "waiting.png");
     assert!(
         waiting.distinct_colours() > 2,
         "the stage shows nothing at all, not even that it waits"
@@ -361,7 +361,7 @@ fn a_stage_shows_an_instance_on_a_second_monitor_switches_and_costs_the_plugin_n
     // A stage killed: Drums stops generating within a second (its slot stops getting
     // frames), and the audio goes on untouched.
     // By its number this time (#N), as the editor's Open stage names it.
-    let number = format!("#{}", instance(&feed, "Drums").unwrap().number);
+    let number = format!("#{}", instance(feed, "Drums").unwrap().number);
     let mut watcher = stage(&["--instance", &number], &dir.join("stage-2.log"));
     let mut rgba = vec![0u8; FRAME_BYTES];
     let mut known = drums_slot.read(&mut rgba, 0).unwrap().sequence;
@@ -465,10 +465,10 @@ fn obs_streams_the_stage_from_the_second_monitor() {
     // OBS first, capturing monitor 1 at 10 fps (light on llvmpipe): the stage, mapped
     // after OBS's window, is above it.
     let size = (MONITOR_1.width, MONITOR_1.height);
-    let mut obs = Obs::start(&dir, 1, size, 10).unwrap();
+    let mut obs = Obs::start(dir, 1, size, 10).unwrap();
     let mut drums = play("Drums", 120, 1, &dir.join("drums.log"));
     wait_for(Duration::from_secs(30), "Drums' slot", || {
-        instance(&feed, "Drums").map(|_| ())
+        instance(feed, "Drums").map(|_| ())
     });
     let mut shown = stage(
         &["--monitor", "1", "--fullscreen", "--instance", "Drums"],
@@ -493,7 +493,7 @@ fn obs_streams_the_stage_from_the_second_monitor() {
     );
     std::thread::sleep(Duration::from_secs(2));
 
-    let slot = Slot::open(&instance(&feed, "Drums").unwrap().path).unwrap();
+    let slot = Slot::open(&instance(feed, "Drums").unwrap().path).unwrap();
     let streamed = |obs: &mut Obs, name: &str| {
         let shot = obs.screenshot(size.0, size.1).unwrap();
         shot.save_png(&dir.join(name)).unwrap();
