@@ -117,6 +117,10 @@ pub struct TrainEnhancerArgs {
     /// The artwork the videos were directed with, if any (`dataset direct --material`).
     #[arg(long)]
     pub material: Option<PathBuf>,
+    /// With --material, where the colours come from: the artwork's own hues, along which
+    /// the music moves, or the whole colour wheel, chosen by the music.
+    #[arg(long, value_enum, default_value_t)]
+    pub colours: crate::dataset::director::Colours,
     /// The generator whose frames the enhancer enlarges (default: the embedded default
     /// model).
     #[arg(long)]
@@ -245,6 +249,11 @@ pub struct LookNewArgs {
     /// A folder of your artwork (png, jpg) to blend into the pictures.
     #[arg(long)]
     pub material: Option<PathBuf>,
+    /// With --material, where the colours come from: the artwork's own hues, along which
+    /// the music moves (the default), or the whole colour wheel, chosen by the music. A
+    /// resumed job keeps its own.
+    #[arg(long, value_enum)]
+    pub colours: Option<crate::dataset::director::Colours>,
     /// A folder of songs to measure the look on instead of holding some of --songs out
     /// (it trains on none of them): choose songs whose music moves.
     #[arg(long)]
@@ -337,6 +346,10 @@ pub struct DirectArgs {
     /// A folder of images (png, jpg) to blend into the pictures: your artwork.
     #[arg(long)]
     pub material: Option<PathBuf>,
+    /// With --material, where the colours come from: the artwork's own hues, along which
+    /// the music moves, or the whole colour wheel, chosen by the music.
+    #[arg(long, value_enum, default_value_t)]
+    pub colours: crate::dataset::director::Colours,
     /// Use this calibration (`director.json`) instead of measuring the songs: direct new
     /// songs exactly as an earlier set was.
     #[arg(long)]
@@ -455,6 +468,10 @@ pub struct StageArgs {
     /// the time a paint takes.
     #[arg(long)]
     pub stats: bool,
+    /// Enlarge with the look's enhancer: auto (where ONNX Runtime has a GPU), always
+    /// (also on the CPU, about 15 ms a frame) or never (the shader's filter only).
+    #[arg(long, default_value = "auto")]
+    pub enhance: String,
     /// Write the frames to this v4l2loopback camera (/dev/videoN) instead of a window:
     /// OBS, video calls and other programs take it as a webcam.
     #[arg(long, conflicts_with_all = ["list", "monitor", "fullscreen", "stats"])]

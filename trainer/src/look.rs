@@ -20,7 +20,8 @@
 //! **The budget.** Directing and pairing take what they take; the time left, less a
 //! reserve for measuring, goes 80 % to the generator and 20 % to the enhancer, each
 //! planned from the time of a few steps measured on this machine before it starts. The
-//! plan is saved, so a resumed job follows it. One bar shows the whole job against the
+//! generator's epochs are fitted again to the time left after each one, at the pace the
+//! epochs actually ran. The plan is saved, so a resumed job follows it. One bar shows the whole job against the
 //! budget.
 
 use crate::cli::{LookCommand, LookNewArgs};
@@ -43,6 +44,8 @@ const PAIR_EVERY: usize = 45;
 /// ...and more often for a few short songs, up to this many pairs (every 3rd frame at
 /// the most: neighbours a tenth of a second apart differ little).
 const PAIRS_WANTED: f64 = 1500.0;
+/// The most epochs a budget buys (the paper's 200).
+const MOST_EPOCHS: usize = 200;
 /// The share of the training budget that goes to the enhancer.
 const ENHANCER_SHARE: f64 = 0.2;
 /// How much longer a step of the real training loop takes (reading pairs, logging,
@@ -177,6 +180,8 @@ struct Job {
     songs: Vec<PathBuf>,
     held_out: Vec<PathBuf>,
     material: Option<PathBuf>,
+    #[serde(default = "director::Colours::before_the_choice")]
+    colours: director::Colours,
     /// The look it starts from.
     from: LookId,
     from_generator: PathBuf,
@@ -188,8 +193,13 @@ struct Job {
 struct Plan {
     pairs: usize,
     seconds_per_step: f64,
+    /// Planned; after training, the epochs it trained.
     epochs: usize,
     enhancer_steps: u64,
+    /// The job's seconds by which the generator's training ends: the epochs are fitted
+    /// again to the time left after each one (`None` for a fixed `--epochs`).
+    #[serde(default)]
+    train_until_s: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -197,6 +207,10 @@ struct State {
     /// Stages done, with the seconds each took.
     done: Vec<(String, f64)>,
     plan: Option<Plan>,
+    /// Seconds the generator's training has spent in runs that were stopped: a resumed
+    /// job counts them, so it does not train past its budget.
+    #[serde(default)]
+    training_s: f64,
 }
 
 /// The job's folder and progress.
@@ -348,13 +362,14 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
         .transpose()?;
     if let Some(m) = &material {
         // Read now: bad artwork is refused before anything is made.
-        director::Material::load(m)?;
+        director::Material::load(m, a.colours.unwrap_or_default())?;
     }
-    let job = Job {
+    let mut job = Job {
         name: name.into(),
         songs: train_songs,
         held_out,
         material,
+        colours: a.colours.unwrap_or_default(),
         from: from.id(),
         from_generator: from.generator.clone(),
         ngf: from.description.ngf.unwrap_or(16) as usize,
@@ -375,6 +390,11 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
                     work.display()
                 )
             })?;
+            if a.colours.is_none() {
+                // Resumed without naming the colours: the job's own (a job made before
+                // the choice existed used the music's).
+                job.colours = saved.colours;
+            }
             ensure!(
                 saved == job,
                 "{} holds another job for \"{name}\" (other songs, artwork or starting look): remove that folder to start again",
@@ -387,7 +407,7 @@ fn new(a: &LookNewArgs) -> anyhow::Result<()> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let before_s = state.done.iter().map(|(_, s)| s).sum();
+    let before_s = state.done.iter().map(|(_, s)| s).sum::<f64>() + state.training_s;
     if !state.done.is_empty() {
         eprintln!(
             "resuming \"{name}\" in {} ({} spent before)",
@@ -477,7 +497,7 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
     let material = job
         .material
         .as_deref()
-        .map(director::Material::load)
+        .map(|m| director::Material::load(m, job.colours))
         .transpose()?;
 
     run.stage(
@@ -539,7 +559,7 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
         run.state.plan = Some(plan);
         run.save()?;
     }
-    let plan = run.state.plan.expect("planned");
+    let mut plan = run.state.plan.expect("planned");
     let epochs = plan.epochs;
     run.stage(
         "train",
@@ -547,15 +567,43 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
             "fine-tuning \"{}\" for {epochs} epochs of {} pairs",
             job.from.name, plan.pairs
         ),
-        |_| {
+        |run| {
             let cfg = TrainConfig {
                 epochs: epochs.div_ceil(2),
                 decay_epochs: epochs / 2,
                 ..cfg.clone()
             };
-            train::run(cfg, &run_dir, None)
+            match plan.train_until_s {
+                Some(until) => {
+                    let left = std::time::Duration::from_secs_f64((until - run.spent()).max(0.0));
+                    let (started, before) = (Instant::now(), run.state.training_s);
+                    let mut note = || {
+                        // Best effort: a lost note only lets a resumed job train longer.
+                        run.state.training_s = before + started.elapsed().as_secs_f64();
+                        let _ = run.save();
+                    };
+                    train::run_until(
+                        cfg,
+                        &run_dir,
+                        train::Deadline {
+                            until: Instant::now() + left,
+                            most: MOST_EPOCHS,
+                            after_epoch: &mut note,
+                        },
+                    )?;
+                    // The stage's own seconds are this run's; earlier runs' stay noted.
+                    run.state.training_s = before;
+                    Ok(())
+                }
+                None => train::run(cfg, &run_dir, None),
+            }
         },
     )?;
+    if plan.train_until_s.is_some() {
+        plan.epochs = train::read_config(&run_dir)?.total_epochs();
+        run.state.plan = Some(plan);
+        run.save()?;
+    }
 
     let generator = look_dir.join(mvgen_look::GENERATOR);
     run.stage("export", "exporting the generator", |_| {
@@ -576,6 +624,7 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
                     songs: job.songs.iter().chain(&job.held_out).cloned().collect(),
                     calibration: calibration.clone(),
                     material: job.material.clone(),
+                    colours: job.colours,
                     generator: generator.clone(),
                     generator_sha256: sha256,
                     every_s: 3.0,
@@ -683,9 +732,12 @@ fn plan(run: &Runner, cfg: &TrainConfig, fixed_epochs: Option<usize>) -> anyhow:
         epochs: if fixed_epochs.is_some() {
             epochs
         } else {
-            epochs.min(200)
+            epochs.min(MOST_EPOCHS)
         },
         enhancer_steps,
+        train_until_s: fixed_epochs
+            .is_none()
+            .then(|| run.spent() + (1.0 - ENHANCER_SHARE) * for_training),
     })
 }
 
@@ -796,6 +848,7 @@ fn measure(
             "minutes_to_measure": spent_s / 60.0,
             "pairs": plan.pairs,
             "epochs": plan.epochs,
+            "colours": job.material.is_some().then_some(job.colours),
             "seconds_per_step": plan.seconds_per_step,
             "enhancer_steps": plan.enhancer_steps,
             "held_out": job.held_out.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect::<Vec<_>>(),

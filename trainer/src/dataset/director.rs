@@ -20,7 +20,10 @@
 //! both flaring on onsets. With
 //! `--material`, the artist's images (each stretched to its full contrast) show through
 //! where the field is low: the brightness of the music walks through them, the bass zooms
-//! them, the palette tints them and the level lights them.
+//! them, the palette tints them and the level lights them. The palette's hues are then
+//! the artwork's own ([`Colours::Artwork`], a path through its strongest hues along which
+//! the music moves, drawn as dark shades against pale tints), or the music's choice from
+//! the whole wheel ([`Colours::Music`]).
 //!
 //! Every number moves smoothly with the window (it slides 33 ms a frame), so the video
 //! moves with the music and does not flicker. The videos then go through the ordinary
@@ -132,41 +135,70 @@ impl Calibration {
     }
 }
 
-/// The artist's images, square RGB as floats in 0..1, at the size the pictures are drawn.
+/// Where the colours of pictures directed with artwork come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Colours {
+    /// The artwork's own hues, along which the music moves.
+    #[default]
+    Artwork,
+    /// The whole colour wheel, chosen by the music (as without artwork).
+    Music,
+}
+
+impl Colours {
+    /// What jobs and recipes made before the choice existed used.
+    pub fn before_the_choice() -> Self {
+        Self::Music
+    }
+}
+
+/// The artist's images, square RGB as floats in 0..1, at the size the pictures are drawn,
+/// and the hues they are painted in (`None`: the music chooses them).
 pub struct Material {
     side: usize,
     images: Vec<Vec<[f32; 3]>>,
+    hues: Option<HuePath>,
 }
 
 impl Material {
     /// The images at 256x256, as the videos are drawn.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        Self::load_at(dir, SIZE)
+    pub fn load(dir: &Path, colours: Colours) -> anyhow::Result<Self> {
+        Self::load_at(dir, SIZE, colours)
     }
 
     /// The images at `side` x `side`: the director can draw at any size.
-    pub fn load_at(dir: &Path, side: usize) -> anyhow::Result<Self> {
+    pub fn load_at(dir: &Path, side: usize, colours: Colours) -> anyhow::Result<Self> {
         let paths = crate::files::collect(&[dir.to_path_buf()], &["png", "jpg", "jpeg"])?;
         ensure!(
             !paths.is_empty(),
             "{} holds no PNG or JPEG images",
             dir.display()
         );
-        let images = paths
-            .iter()
-            .map(|p| {
-                let img = image::open(p)
-                    .with_context(|| format!("reading {}", p.display()))?
-                    .resize_to_fill(side as u32, side as u32, image::imageops::Lanczos3)
-                    .to_rgb8();
-                Ok(levelled(
-                    img.pixels()
-                        .map(|px| px.0.map(|c| c as f32 / 255.0))
-                        .collect(),
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Self { side, images })
+        let square = |img: &image::DynamicImage, side: usize| {
+            let img = img
+                .resize_to_fill(side as u32, side as u32, image::imageops::Lanczos3)
+                .to_rgb8();
+            levelled(
+                img.pixels()
+                    .map(|px| px.0.map(|c| c as f32 / 255.0))
+                    .collect(),
+            )
+        };
+        let mut images = Vec::with_capacity(paths.len());
+        let mut swatches = Vec::new();
+        for p in &paths {
+            let img = image::open(p).with_context(|| format!("reading {}", p.display()))?;
+            images.push(square(&img, side));
+            // The palette from the same small copy at every drawing size, so that the
+            // enhancer's large pictures have exactly the generator's colours.
+            swatches.extend(square(&img, PALETTE_SIDE));
+        }
+        Ok(Self {
+            side,
+            images,
+            hues: (colours == Colours::Artwork).then(|| HuePath::of(&swatches)),
+        })
     }
 
     /// The material at walk position `at` (0..1 through the images), zoomed by `zoom` (1:
@@ -215,6 +247,113 @@ fn levelled(mut pixels: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
     pixels
 }
 
+/// The side of the copy of each image the palette is taken from.
+const PALETTE_SIDE: usize = 64;
+
+/// The artwork's palette as a path round the colour wheel: through the hues its pixels
+/// show most (weighted by how colourful each pixel is), the shortest way. The music moves
+/// along it, so a look's colours are its artwork's, whatever the song.
+#[derive(Debug, Clone, PartialEq)]
+struct HuePath {
+    /// Hues in order along the path, unwrapped (each at least the one before; they may
+    /// pass 1.0).
+    knots: Vec<f32>,
+}
+
+impl HuePath {
+    /// Hue bins of the histogram the palette is read from.
+    const BINS: usize = 36;
+    /// The most hues the palette keeps.
+    const MOST: usize = 3;
+    /// A peak counts when it holds at least this share of the strongest one.
+    const SHARE: f32 = 0.2;
+    /// The least span of the path: music needs room to move the colour.
+    const LEAST_SPAN: f32 = 0.35;
+
+    fn of(pixels: &[[f32; 3]]) -> Self {
+        let mut histogram = [0f32; Self::BINS];
+        for p in pixels {
+            let (h, s, v) = to_hsv(*p);
+            histogram[((h * Self::BINS as f32) as usize).min(Self::BINS - 1)] += s * v;
+        }
+        let bin = |i: isize| histogram[i.rem_euclid(Self::BINS as isize) as usize];
+        let smooth: Vec<f32> = (0..Self::BINS as isize)
+            .map(|i| bin(i - 1) + 2.0 * bin(i) + bin(i + 1))
+            .collect();
+        let at = |i: isize| smooth[i.rem_euclid(Self::BINS as isize) as usize];
+        let strongest = smooth.iter().copied().fold(0.0, f32::max);
+        let mut peaks: Vec<(f32, f32)> = (0..Self::BINS as isize)
+            .filter(|&i| at(i) > 0.0 && at(i) >= at(i - 1) && at(i) > at(i + 1))
+            .filter(|&i| at(i) >= Self::SHARE * strongest)
+            .map(|i| (at(i), (i as f32 + 0.5) / Self::BINS as f32))
+            .collect();
+        peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
+        peaks.truncate(Self::MOST);
+        let mut hues: Vec<f32> = peaks.into_iter().map(|(_, h)| h).collect();
+        if hues.is_empty() {
+            // Grey artwork: the default's deep blue.
+            hues.push(0.62);
+        }
+        hues.sort_by(f32::total_cmp);
+        // Start after the widest gap between neighbours, so the path is the shortest
+        // way through them all.
+        let gap = |i: usize| {
+            let next = hues[(i + 1) % hues.len()] + if i + 1 == hues.len() { 1.0 } else { 0.0 };
+            next - hues[i]
+        };
+        let widest = (0..hues.len())
+            .max_by(|&a, &b| gap(a).total_cmp(&gap(b)))
+            .expect("a hue");
+        let mut knots: Vec<f32> = (1..=hues.len())
+            .map(|k| hues[(widest + k) % hues.len()])
+            .collect();
+        for k in 1..knots.len() {
+            while knots[k] < knots[k - 1] {
+                knots[k] += 1.0;
+            }
+        }
+        if knots.len() == 1 {
+            // One hue: a path about it.
+            knots.push(knots[0]);
+        }
+        let last = knots.len() - 1;
+        let span = knots[last] - knots[0];
+        if span < Self::LEAST_SPAN {
+            let grow = (Self::LEAST_SPAN - span) / 2.0;
+            knots[0] -= grow;
+            knots[last] += grow;
+        }
+        Self { knots }
+    }
+
+    /// The hue at `t` (0..1 along the path; clamped). It eases into each knot, so the
+    /// picture dwells on the artwork's own colours and passes quickly between them.
+    fn at(&self, t: f32) -> f32 {
+        let segments = (self.knots.len() - 1) as f32;
+        let pos = t.clamp(0.0, 1.0) * segments;
+        let i = (pos.floor() as usize).min(self.knots.len() - 2);
+        let s = smoothstep(0.0, 1.0, pos - i as f32);
+        (self.knots[i] + (self.knots[i + 1] - self.knots[i]) * s).rem_euclid(1.0)
+    }
+}
+
+/// Hue (0..1), saturation and value of an RGB colour.
+fn to_hsv([r, g, b]: [f32; 3]) -> (f32, f32, f32) {
+    let max = r.max(g).max(b);
+    let range = max - r.min(g).min(b);
+    if range <= 0.0 {
+        return (0.0, 0.0, max);
+    }
+    let h = if max == r {
+        ((g - b) / range).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / range + 2.0
+    } else {
+        (r - g) / range + 4.0
+    };
+    (h / 6.0, range / max, max)
+}
+
 fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
     let h = h.rem_euclid(1.0) * 6.0;
     let f = h.fract();
@@ -254,11 +393,26 @@ pub fn draw_at(
 ) -> Vec<u8> {
     let [low, mid, high, level, centroid, onset, lift] = calibration.normalise(features);
     // Palette: a main hue from the brightness of the sound (deep blue for dark music to
-    // red and orange for bright), a contrasting one moved by the treble.
-    let hue_a = 0.7 - 0.85 * centroid + 0.12 * (lift - 0.5);
-    let hue_b = hue_a + 0.33 + 0.3 * high;
+    // red and orange for bright), a contrasting one moved by the treble. With artwork,
+    // both are taken along the artwork's own hues instead: the main one by the
+    // brightness, the other from the far end, moved by the treble.
+    let hues = material.and_then(|m| m.hues.as_ref());
+    let (hue_a, hue_b) = match hues {
+        None => {
+            let a = 0.7 - 0.85 * centroid + 0.12 * (lift - 0.5);
+            (a, a + 0.33 + 0.3 * high)
+        }
+        Some(h) => (
+            h.at(0.9 * centroid + 0.1 * lift),
+            h.at(1.0 - 0.7 * centroid - 0.3 * high),
+        ),
+    };
     let saturation = 0.6 + 0.4 * level;
-    let value = 0.2 + 0.75 * level;
+    // With artwork's close hues, the level carries more of the change.
+    let value = match hues {
+        None => 0.2 + 0.75 * level,
+        Some(_) => 0.1 + 0.9 * level,
+    };
     // The field's scale follows the mids and the treble, its phase the bass, its twist
     // the rise and fall of the level.
     // Phases move gently: a pattern that slides far for a small change of the music would
@@ -287,8 +441,20 @@ pub fn draw_at(
                     + (6.0 * theta + twist * r + TAU * centroid).sin())
                     / 3.0;
                 let mix = smoothstep(-0.6, 0.6, field);
-                let a = hsv(hue_a, saturation, value * (0.45 + 0.55 * (1.0 - mix)));
-                let b = hsv(hue_b, saturation, value * (0.55 + 0.45 * mix));
+                let (a, b) = if hues.is_none() {
+                    (
+                        hsv(hue_a, saturation, value * (0.45 + 0.55 * (1.0 - mix))),
+                        hsv(hue_b, saturation, value * (0.55 + 0.45 * mix)),
+                    )
+                } else {
+                    // The artwork's hues lie close together: the field shows as dark
+                    // against light instead, a deep shade of the main hue against a
+                    // pale tint of the other.
+                    (
+                        hsv(hue_a, saturation, value * (0.15 + 0.35 * (1.0 - mix))),
+                        hsv(hue_b, 0.45 * saturation, value * (0.75 + 0.25 * mix)),
+                    )
+                };
                 let mut rgb = [0, 1, 2].map(|k| a[k] * (1.0 - mix) + b[k] * mix);
                 if let Some(m) = material {
                     // The artwork shows through where the field is low, so the field's
@@ -518,7 +684,11 @@ fn saved_calibration(path: &Path, songs: &[PathBuf]) -> Option<Calibration> {
 
 pub fn command(a: &crate::cli::DirectArgs) -> anyhow::Result<()> {
     let songs = collect_songs(&a.songs)?;
-    let material = a.material.as_deref().map(Material::load).transpose()?;
+    let material = a
+        .material
+        .as_deref()
+        .map(|m| Material::load(m, a.colours))
+        .transpose()?;
     let calibration = match &a.calibration {
         Some(path) => serde_json::from_slice(
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
@@ -585,6 +755,119 @@ mod tests {
         assert!(bright.0[4] > dull.0[4]);
         let loud = Features::of(&window_with(0.6, 2..6));
         assert!(loud.0[3] > dull.0[3] && loud.0[0] > dull.0[0]);
+    }
+
+    /// A folder of `images`, each a square of `side` pixels cycling through `colours`
+    /// in stripes.
+    fn artwork(name: &str, images: &[&[[u8; 3]]]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mvgen-art-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, colours) in images.iter().enumerate() {
+            let img = image::RgbImage::from_fn(96, 64, |x, _| {
+                image::Rgb(colours[(x as usize / 8) % colours.len()])
+            });
+            img.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+        dir
+    }
+
+    fn calibrated() -> (Vec<Features>, Calibration) {
+        let samples: Vec<Features> = (0..40)
+            .map(|i| Features::of(&window_with(-0.8 + 0.04 * i as f32, 2 + i..10 + 2 * i)))
+            .collect();
+        let calibration = Calibration::from_samples(&samples, vec![]);
+        (samples, calibration)
+    }
+
+    /// Degrees from `a` to `b` round the wheel (0..180).
+    fn apart(a: f32, b: f32) -> f32 {
+        let d = (a - b).rem_euclid(1.0);
+        360.0 * d.min(1.0 - d)
+    }
+
+    #[test]
+    fn the_palette_is_the_artworks_hues_the_short_way_round() {
+        // Orange and gold: one warm peak, widened to the least span centred on it.
+        let warm = HuePath::of(&[[1.0, 0.5, 0.0], [1.0, 0.6, 0.1], [0.2, 0.2, 0.2]]);
+        let (start, end) = (warm.at(0.0), warm.at(1.0));
+        assert!(
+            apart(start, end) >= 360.0 * HuePath::LEAST_SPAN - 1.0,
+            "{warm:?}"
+        );
+        let middle = warm.at(0.5);
+        assert!(apart(middle, 30.0 / 360.0) <= 10.0, "{middle}: {warm:?}");
+        for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            assert!(apart(warm.at(t), 30.0 / 360.0) <= 70.0, "{t}: {warm:?}");
+        }
+        // Magenta (300 degrees) and red (0): the path crosses 0, not the greens.
+        let across = HuePath::of(&[[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]);
+        for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            let h = across.at(t);
+            assert!(apart(h, 1.0 / 3.0) > 75.0, "{t}: {h} {across:?}");
+        }
+        assert!(apart(across.at(0.5), 0.93) < 5.0, "{across:?}");
+        // Grey artwork: the default's blue.
+        let grey = HuePath::of(&[[0.5, 0.5, 0.5]]);
+        assert!(apart(grey.at(0.5), 0.62) < 1.0, "{grey:?}");
+    }
+
+    #[test]
+    fn artwork_colours_paint_with_its_hues_and_music_colours_with_the_wheel() {
+        let dir = artwork(
+            "warm",
+            &[&[[230, 120, 20], [120, 50, 10]], &[[250, 190, 40]]],
+        );
+        let (samples, calibration) = calibrated();
+        let hues_of = |colours: Colours| {
+            let material = Material::load(&dir, colours).unwrap();
+            // The hue of every colourful pixel over the song's pictures.
+            let mut hues = Vec::new();
+            for f in samples.iter().step_by(3) {
+                for px in draw(f, &calibration, Some(&material)).chunks(3) {
+                    let (h, s, v) = to_hsv([px[0], px[1], px[2]].map(|c| c as f32 / 255.0));
+                    if s > 0.3 && v > 0.2 {
+                        hues.push(h);
+                    }
+                }
+            }
+            hues
+        };
+        let own = hues_of(Colours::Artwork);
+        let far = own
+            .iter()
+            .filter(|&&h| apart(h, 30.0 / 360.0) > 90.0)
+            .count();
+        assert!(
+            far * 100 < own.len(),
+            "{far} of {} colourful pixels are far from the artwork's orange",
+            own.len()
+        );
+        let wheel = hues_of(Colours::Music);
+        let far = wheel
+            .iter()
+            .filter(|&&h| apart(h, 30.0 / 360.0) > 90.0)
+            .count();
+        assert!(
+            far * 5 > wheel.len(),
+            "the music's colours span the wheel: {far} of {}",
+            wheel.len()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_palette_is_the_same_at_every_size() {
+        let dir = artwork(
+            "sizes",
+            &[&[[20, 40, 120], [90, 60, 160]], &[[10, 120, 130]]],
+        );
+        let small = Material::load_at(&dir, 256, Colours::Artwork).unwrap();
+        let large = Material::load_at(&dir, 1024, Colours::Artwork).unwrap();
+        assert_eq!(small.hues, large.hues);
+        assert!(small.hues.is_some());
+        assert!(Material::load(&dir, Colours::Music).unwrap().hues.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! a resumed run does not make them again. Songs are split between training and
 //! validation whole, by a seeded hash, as datasets are.
 
-use crate::dataset::director::{self, Calibration, Features, Material};
+use crate::dataset::director::{self, Calibration, Colours, Features, Material};
 use anyhow::{ensure, Context};
 use mvgen_core::model::ENHANCED_SIDE;
 use mvgen_core::spectrogram::SIZE;
@@ -40,6 +40,8 @@ pub struct Recipe {
     /// The director's calibration (`director.json`), as the generator's videos used.
     pub calibration: PathBuf,
     pub material: Option<PathBuf>,
+    #[serde(default = "Colours::before_the_choice")]
+    pub colours: Colours,
     /// The generator whose frames are enlarged, and its hash.
     pub generator: PathBuf,
     pub generator_sha256: String,
@@ -63,7 +65,7 @@ pub fn pairs(dir: &Path, recipe: &Recipe) -> anyhow::Result<(Vec<Moment>, Vec<Pa
         })?;
         ensure!(
             saved.0 == *recipe,
-            "{} holds pairs made another way (other songs, generator or settings): use a new run folder",
+            "{} holds pairs made another way (other songs, generator, artwork, colours or settings): use a new run folder",
             dir.display()
         );
         let pairs = read(dir, &saved.1)?;
@@ -127,7 +129,7 @@ fn make(recipe: &Recipe) -> anyhow::Result<(Vec<Moment>, Vec<Pair>)> {
     let material = recipe
         .material
         .as_deref()
-        .map(|m| Material::load_at(m, ENHANCED_SIDE))
+        .map(|m| Material::load_at(m, ENHANCED_SIDE, recipe.colours))
         .transpose()?;
     let config = RuntimeConfig {
         execution: mvgen_runtime::Execution::Cpu,

@@ -31,6 +31,7 @@ pub mod export;
 pub mod net;
 pub mod quality;
 
+use crate::dataset::director::Colours;
 use crate::train::checkpoint::{self, Checkpoint};
 use anyhow::{ensure, Context};
 use burn::module::Module;
@@ -115,6 +116,13 @@ pub fn command(a: &crate::cli::TrainEnhancerArgs) -> anyhow::Result<()> {
                 .canonicalize()
                 .with_context(|| format!("the calibration {}", a.calibration.display()))?,
             material: a.material.as_ref().map(|m| m.canonicalize()).transpose()?,
+            // Without artwork the colours are the music's, as recipes made before the
+            // choice say.
+            colours: if a.material.is_some() {
+                a.colours
+            } else {
+                Colours::before_the_choice()
+            },
             generator,
             generator_sha256,
             every_s: a.every,

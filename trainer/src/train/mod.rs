@@ -326,10 +326,67 @@ pub fn read_config(run: &Path) -> anyhow::Result<TrainConfig> {
 /// Train, or resume the run in `run` if it has a checkpoint. `stop_after` ends the
 /// process's work after that many epochs (a run split across sessions; tests).
 pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::Result<()> {
+    train(cfg, run, stop_after, None)
+}
+
+/// When a run must end, for [`run_until`].
+pub struct Deadline<'a> {
+    pub until: Instant,
+    /// The most epochs in all.
+    pub most: usize,
+    /// Called after each epoch's checkpoint (the caller notes the time spent).
+    pub after_epoch: &'a mut dyn FnMut(),
+}
+
+/// [`run`], ending by a deadline: after each epoch the epochs still to come are fitted to
+/// the time left, at the pace of the epochs this process trained (half at the constant
+/// rate, half decaying, as `mvgen look new` plans them; see [`refit`]). The new plan is
+/// written to `config.json` before the epoch's checkpoint, so a resumed run follows it.
+/// Returns the epochs the run ended with.
+pub fn run_until(cfg: TrainConfig, run: &Path, deadline: Deadline) -> anyhow::Result<usize> {
+    train(cfg, run, None, Some(deadline))?;
+    Ok(read_config(run)?.total_epochs())
+}
+
+/// Epochs in all for a run that has done `done` at `epoch_s` seconds each and has
+/// `left_s` seconds left, at most `most`; never fewer than `done`.
+fn refit(done: usize, epoch_s: f64, left_s: f64, most: usize) -> usize {
+    let more = (left_s.max(0.0) / epoch_s.max(1e-9)).floor() as usize;
+    (done + more).min(most).max(done)
+}
+
+/// The constant-rate and decaying epochs of a run of `constant` + `decay` epochs
+/// re-fitted to `fitted` in all after `done` of them. Half and half, as planned; but the
+/// rate never goes back up and never drops at once: a run already decaying keeps its
+/// constant epochs and grows only as far as its next epoch's rate stays at most its last
+/// one's, and one cut short while constant starts decaying with the next epoch.
+fn schedule(done: usize, (constant, decay): (usize, usize), fitted: usize) -> (usize, usize) {
+    if done >= constant {
+        // The last epoch ran at 1 - (done - c) / (t - c + 1) of the rate, the next at
+        // 1 - (done + 1 - c) / (t' - c + 1): not more when t' - c + 1 is at most
+        // (done + 1 - c) (t - c + 1) / (done - c).
+        let most = match done - constant {
+            0 => usize::MAX,
+            past => constant - 1 + (past + 1) * (decay + 1) / past,
+        };
+        let total = fitted.min(most).max(done);
+        return (constant, total - constant);
+    }
+    let constant = fitted.div_ceil(2).max(done);
+    (constant, fitted.max(constant) - constant)
+}
+
+fn train(
+    cfg: TrainConfig,
+    run: &Path,
+    stop_after: Option<usize>,
+    mut deadline: Option<Deadline>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(run.join("snapshots"))
         .and_then(|_| std::fs::create_dir_all(run.join("samples")))
         .with_context(|| format!("creating run folder {}", run.display()))?;
-    let (cfg, mut trainer, mut done, mut step) = match checkpoint::read(&run.join(CHECKPOINT))? {
+    let (mut cfg, mut trainer, mut done, mut step) = match checkpoint::read(&run.join(CHECKPOINT))?
+    {
         Some(ck) => {
             let saved = read_config(run)?;
             eprintln!(
@@ -369,15 +426,17 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         held_out = load_split(&cfg.dataset, "train", Some(cfg.sample_pairs))?;
     }
 
-    let total = cfg.total_epochs();
+    let mut total = cfg.total_epochs();
     let steps_per_epoch = train.len().div_ceil(cfg.batch);
-    let last = stop_after.map_or(total, |n| (done + n).min(total));
+    let mut last = stop_after.map_or(total, |n| (done + n).min(total));
     let bar = crate::progress::styled(
         ((last - done) * steps_per_epoch) as u64,
         "{bar:40} epoch {prefix} {pos}/{len} steps {elapsed_precise} (eta {eta}) {msg}",
     );
     let mut losses_csv = open_losses(&run.join(LOSSES))?;
-    for epoch in done + 1..=last {
+    let (started, first) = (Instant::now(), done);
+    while done < last {
+        let epoch = done + 1;
         bar.set_prefix(format!("{epoch}/{total}"));
         // Dropout draws from the trainer's generator: seeding per epoch keeps a resumed
         // run on the same random path as an uninterrupted one.
@@ -406,6 +465,25 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         }
         losses_csv.flush()?;
         done = epoch;
+        if let Some(deadline) = &deadline {
+            let epoch_s = started.elapsed().as_secs_f64() / (done - first) as f64;
+            let left_s = deadline
+                .until
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+            let fitted = refit(done, epoch_s, left_s, deadline.most);
+            let (epochs, decay_epochs) = schedule(done, (cfg.epochs, cfg.decay_epochs), fitted);
+            if (epochs, decay_epochs) != (cfg.epochs, cfg.decay_epochs) {
+                (cfg.epochs, cfg.decay_epochs) = (epochs, decay_epochs);
+                total = cfg.total_epochs();
+                last = total;
+                crate::files::write_atomic(&run.join(CONFIG), &serde_json::to_vec_pretty(&cfg)?)?;
+                bar.set_length(((last - first) * steps_per_epoch) as u64);
+                bar.println(format!(
+                    "{total} epochs fit the time left ({epoch_s:.0} s an epoch)"
+                ));
+            }
+        }
         // The epoch's work is saved first: nothing written after it can lose it.
         let ck = to_checkpoint(trainer.as_ref(), epoch, step)?;
         checkpoint::write(&run.join(CHECKPOINT), &ck)?;
@@ -421,6 +499,9 @@ pub fn run(cfg: TrainConfig, run: &Path, stop_after: Option<usize>) -> anyhow::R
         }
         if let Err(e) = plot::loss_curve(&run.join(LOSSES), &run.join("losses.png")) {
             bar.println(format!("note: no loss plot: {e:#}"));
+        }
+        if let Some(deadline) = &mut deadline {
+            (deadline.after_epoch)();
         }
     }
     bar.finish();
@@ -692,4 +773,74 @@ pub fn bench(a: &crate::cli::BenchTrainArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{refit, schedule, TrainConfig};
+
+    #[test]
+    fn the_epochs_to_come_fit_the_time_left() {
+        // 100 s an epoch, 450 s left after 3: 4 more.
+        assert_eq!(refit(3, 100.0, 450.0, 200), 7);
+        // Steps ran slower than planned: the run ends with the epoch it has done.
+        assert_eq!(refit(3, 100.0, 60.0, 200), 3);
+        assert_eq!(refit(3, 100.0, -5.0, 200), 3);
+        // Never past the most it may train, and never fewer than it has done.
+        assert_eq!(refit(3, 1.0, 1e6, 10), 10);
+        assert_eq!(refit(12, 1.0, 1e6, 10), 12);
+    }
+
+    /// Re-fitted, the rate neither jumps back up in a decaying run nor drops at once in a
+    /// constant one.
+    #[test]
+    fn a_refitted_schedule_keeps_the_rate_continuous() {
+        // Still constant after 2 of 5 + 5: half and half of the new total.
+        assert_eq!(schedule(2, (5, 5), 8), (4, 4));
+        assert_eq!(schedule(2, (5, 5), 13), (7, 6));
+        // Cut short while constant: decaying from the next epoch on, not from the past.
+        assert_eq!(schedule(4, (5, 5), 6), (4, 2));
+        assert_eq!(schedule(4, (5, 5), 4), (4, 0));
+        // Already decaying (7 of 5 + 5): it may end sooner, or later as far as the rate
+        // stays level (13: the next epoch at 1 - 3/9, as the last at 1 - 2/6).
+        assert_eq!(schedule(7, (5, 5), 20), (5, 8));
+        assert_eq!(schedule(7, (5, 5), 11), (5, 6));
+        assert_eq!(schedule(7, (5, 5), 8), (5, 3));
+        assert_eq!(schedule(7, (5, 5), 7), (5, 2));
+        // Just out of the constant epochs: any length.
+        assert_eq!(schedule(5, (5, 5), 30), (5, 25));
+        let rate = |(epochs, decay_epochs): (usize, usize), epoch| {
+            let cfg = TrainConfig {
+                epochs,
+                decay_epochs,
+                ..TrainConfig::bench(16, 16, "cpu")
+            };
+            cfg.lr_at(epoch) / cfg.lr
+        };
+        // Time for 20 epochs after 8 of a decaying 5 + 5: the next epoch's rate is not
+        // above the last one's.
+        let before = rate((5, 5), 8);
+        assert!(rate(schedule(8, (5, 5), 20), 9) <= before, "{before}");
+        // Shrinking a constant plan from 40 to 12 after 10: the next epoch still runs at
+        // more than half the rate.
+        assert!(rate(schedule(10, (20, 20), 12), 11) > 0.5);
+        // Every re-fit of every small plan: the next epoch's rate is never above the
+        // last one's, and the run never ends before the epochs it has done.
+        for constant in 1..8 {
+            for decay in 0..8 {
+                for done in 1..=constant + decay {
+                    for fitted in done..40 {
+                        let (c, d) = schedule(done, (constant, decay), fitted);
+                        assert!(c + d >= done, "{done} {constant} {decay} {fitted}");
+                        let last = rate((constant, decay), done);
+                        let next = rate((c, d), done + 1);
+                        assert!(
+                            next <= last + 1e-12,
+                            "after {done} of {constant} + {decay}, fitted {fitted}: {last} then {next}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
