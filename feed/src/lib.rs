@@ -33,6 +33,7 @@
 //! | 240 | publications so far (u64): a new count is a new frame |
 //! | 256 | alive at (u64, ns): the writer's heartbeat |
 //! | 264 | watched until (u64, ns): written by stages |
+//! | 272 | enhancer path length (u32, 0: none), 276: the path (UTF-8, 1024 bytes): the enhancer of the look the instance runs, for stages that enlarge with it |
 //! | 4096 | the frame: 256 x 256 RGBA8, rows top to bottom |
 //!
 //! A slot is named `mvgen-N.slot` for its instance's number N, claimed with a hard link
@@ -52,7 +53,7 @@ use std::time::{Duration, Instant};
 /// The first bytes of every slot.
 pub const MAGIC: [u8; 8] = *b"MVGENFD\0";
 /// The layout's version; a reader refuses any other.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The header's size: the frame starts here.
 pub const HEADER_BYTES: usize = 4096;
 /// The frame's side, as generated.
@@ -65,6 +66,8 @@ pub const FRAME_BYTES: usize = SIDE * SIDE * BYTES_PER_PIXEL;
 pub const SLOT_BYTES: usize = HEADER_BYTES + FRAME_BYTES;
 /// The longest instance name kept (bytes of UTF-8).
 pub const NAME_BYTES: usize = 128;
+/// The longest enhancer path kept (bytes of UTF-8); a longer one is not published.
+pub const PATH_BYTES: usize = 1024;
 /// How far ahead a stage's watch reaches: an instance stops generating for a stage this
 /// long after the stage last painted.
 pub const WATCH_AHEAD: Duration = Duration::from_millis(800);
@@ -90,6 +93,8 @@ const OFF_NAME: usize = 104;
 const OFF_COUNT: usize = 240;
 const OFF_ALIVE_AT: usize = 256;
 const OFF_WATCHED_UNTIL: usize = 264;
+const OFF_ENHANCER_LEN: usize = 272;
+const OFF_ENHANCER: usize = 276;
 /// The sequenced fields before the name: frame, sound at, published at, fps.
 const META_BYTES: usize = 28;
 
@@ -326,6 +331,22 @@ impl Publisher {
         self.locked(|words| write_name(words, &name[..end]))
     }
 
+    /// Say which enhancer goes with the frames (the look's; `None`: none, as for a path
+    /// that is relative, not UTF-8 or longer than [`PATH_BYTES`]).
+    pub fn set_enhancer(&self, path: Option<&Path>) -> io::Result<()> {
+        let text = path
+            .filter(|p| p.is_absolute())
+            .and_then(|p| p.to_str())
+            .filter(|t| t.len() <= PATH_BYTES)
+            .unwrap_or("");
+        let mut field = [0u8; PATH_BYTES];
+        field[..text.len()].copy_from_slice(text.as_bytes());
+        self.locked(|words| {
+            words.write(OFF_ENHANCER_LEN, &(text.len() as u32).to_le_bytes())?;
+            words.write(OFF_ENHANCER, &field)
+        })
+    }
+
     /// Publish a frame: `rgba` is [`FRAME_BYTES`] long. An error (the slot's tmpfs is
     /// full, the file was cut short by someone) means this slot cannot be written.
     pub fn publish(&self, rgba: &[u8], frame: i64, sound_at_ns: u64, fps: f32) -> io::Result<()> {
@@ -544,8 +565,9 @@ impl Slot {
             pid,
             number,
         };
-        // A name must be UTF-8 of a sane length; one caught mid-write is read later.
-        match slot.name() {
+        // A name and an enhancer path must be UTF-8 of a sane length; one caught
+        // mid-write is read later.
+        match slot.name().and(slot.enhancer()) {
             Err(why) if !why.contains("mid-write") => Err(refuse(why)),
             _ => Ok(slot),
         }
@@ -579,6 +601,29 @@ impl Slot {
             return Err(format!("a name of {len} bytes (at most {NAME_BYTES})"));
         }
         String::from_utf8(field[..len].to_vec()).map_err(|_| "a name that is not UTF-8".into())
+    }
+
+    /// The enhancer of the look the instance runs, if it says one, or why it cannot be
+    /// read. Only a path: whoever loads it checks the file as any model.
+    pub fn enhancer(&self) -> Result<Option<PathBuf>, String> {
+        let mut field = [0u8; PATH_BYTES];
+        let (len, _) = self.consistent(|words| {
+            words.read(OFF_ENHANCER, &mut field)?;
+            words.u32_at(OFF_ENHANCER_LEN)
+        })?;
+        let len = len as usize;
+        if len > PATH_BYTES {
+            return Err(format!(
+                "an enhancer path of {len} bytes (at most {PATH_BYTES})"
+            ));
+        }
+        let text = std::str::from_utf8(&field[..len])
+            .map_err(|_| "an enhancer path that is not UTF-8".to_string())?;
+        let path = PathBuf::from(text);
+        if !text.is_empty() && !path.is_absolute() {
+            return Err(format!("a relative enhancer path ({text:?})"));
+        }
+        Ok((!text.is_empty()).then_some(path))
     }
 
     /// What a listing shows of this slot.
@@ -737,6 +782,34 @@ mod tests {
     }
 
     #[test]
+    fn the_looks_enhancer_is_named_to_stages() {
+        let dir = folder_for("enhancer");
+        let publisher = Publisher::create_in(&dir).unwrap();
+        let slot = Slot::open(publisher.path()).unwrap();
+        assert_eq!(
+            slot.enhancer(),
+            Ok(None),
+            "none before the instance says one"
+        );
+        let path = Path::new("/home/me/.local/share/mvgen/looks/nightfall/enhancer.onnx");
+        publisher.set_enhancer(Some(path)).unwrap();
+        assert_eq!(slot.enhancer(), Ok(Some(path.to_path_buf())));
+        // A path too long for the field is not cut short into another path: none.
+        let long = PathBuf::from(format!("/{}", "x".repeat(PATH_BYTES)));
+        publisher.set_enhancer(Some(&long)).unwrap();
+        assert_eq!(slot.enhancer(), Ok(None));
+        // Nor is a relative one, which would mean another file in every reader's folder.
+        publisher
+            .set_enhancer(Some(Path::new("looks/x/enhancer.onnx")))
+            .unwrap();
+        assert_eq!(slot.enhancer(), Ok(None));
+        publisher.set_enhancer(Some(path)).unwrap();
+        publisher.set_enhancer(None).unwrap();
+        assert_eq!(slot.enhancer(), Ok(None));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_stage_watches_until_its_deadline_or_until_it_lets_go() {
         let dir = folder_for("watch");
         let publisher = Publisher::create_in(&dir).unwrap();
@@ -802,6 +875,14 @@ mod tests {
         side[OFF_SIDE..OFF_SIDE + 4].copy_from_slice(&4096u32.to_le_bytes());
         let mut name = whole.clone();
         name[OFF_NAME_LEN..OFF_NAME_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut enhancer = whole.clone();
+        enhancer[OFF_ENHANCER_LEN..OFF_ENHANCER_LEN + 4].copy_from_slice(&5000u32.to_le_bytes());
+        let mut not_utf8 = whole.clone();
+        not_utf8[OFF_ENHANCER_LEN..OFF_ENHANCER_LEN + 4].copy_from_slice(&2u32.to_le_bytes());
+        not_utf8[OFF_ENHANCER..OFF_ENHANCER + 2].copy_from_slice(&[0xff, 0xfe]);
+        let mut relative = whole.clone();
+        relative[OFF_ENHANCER_LEN..OFF_ENHANCER_LEN + 4].copy_from_slice(&3u32.to_le_bytes());
+        relative[OFF_ENHANCER..OFF_ENHANCER + 3].copy_from_slice(b"x/y");
         let cases = [
             (write("random.slot", &random, 0o600), "wrong magic"),
             (write("version.slot", &version, 0o600), "feed version 99"),
@@ -809,6 +890,15 @@ mod tests {
             (
                 write("name.slot", &name, 0o600),
                 "a name of 4294967295 bytes",
+            ),
+            (
+                write("enhancer.slot", &enhancer, 0o600),
+                "an enhancer path of 5000 bytes",
+            ),
+            (write("utf8.slot", &not_utf8, 0o600), "not UTF-8"),
+            (
+                write("relative.slot", &relative, 0o600),
+                "a relative enhancer path",
             ),
             (write("short.slot", &whole[..1000], 0o600), "1000 bytes"),
             (write("empty.slot", &[], 0o600), "0 bytes"),

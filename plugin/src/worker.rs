@@ -40,7 +40,7 @@ use mvgen_core::spectrogram::SIZE;
 use mvgen_core::{Frame, SpectrogramWindow};
 use mvgen_feed::Publisher;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
@@ -196,6 +196,8 @@ struct Feed {
     rgba: Vec<u8>,
     last_beat: Option<Instant>,
     last_look: Option<Instant>,
+    /// The generator whose enhancer the slot names.
+    named_for: Option<PathBuf>,
 }
 
 /// How often the worker says in its slot that the instance is alive (and renames it).
@@ -214,13 +216,15 @@ impl Feed {
             rgba: vec![0; mvgen_feed::FRAME_BYTES],
             last_beat: None,
             last_look: None,
+            named_for: None,
         }
     }
 
-    /// Every loop: now and then whether a stage watches, a heartbeat and the name. An
+    /// Every loop: now and then whether a stage watches, a heartbeat, the name, and the
+    /// enhancer of `generator` (the one installed), for stages that enlarge with it. An
     /// error writing the slot (its tmpfs full, the file cut short by someone) ends the
     /// feed.
-    fn tick(&mut self, status: &Status) -> std::io::Result<()> {
+    fn tick(&mut self, status: &Status, generator: Option<&Path>) -> std::io::Result<()> {
         if self.last_look.is_none_or(|at| at.elapsed() >= FEED_LOOK) {
             self.last_look = Some(Instant::now());
             status.set_stage_watching(self.slot.watched());
@@ -233,6 +237,11 @@ impl Feed {
         let name = status.instance_name();
         if name != self.slot.name() {
             self.slot.set_name(&name)?;
+        }
+        if generator != self.named_for.as_deref() {
+            self.named_for = generator.map(Path::to_path_buf);
+            let enhancer = generator.and_then(mvgen_look::enhancer_for);
+            self.slot.set_enhancer(enhancer.as_deref())?;
         }
         Ok(())
     }
@@ -312,7 +321,8 @@ impl State {
                 self.arrived(loaded);
             }
             self.stopping = stop.load(Ordering::Acquire);
-            if let Some(Err(e)) = self.feed.as_mut().map(|f| f.tick(&self.status)) {
+            let generator = self.engine.installed().map(|i| i.info.path.as_path());
+            if let Some(Err(e)) = self.feed.as_mut().map(|f| f.tick(&self.status, generator)) {
                 self.end_feed(e);
             }
             self.collect(Duration::ZERO);

@@ -19,7 +19,7 @@ export DISPLAY=$display MVGEN_FEED_DIR="$work/feed"
 mkdir -m 700 "$MVGEN_FEED_DIR"
 # CPU seconds (user + system) a process used so far.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }
-target/debug/clap-play target/bundled/MVGen.clap Drums 120 1 < <(sleep 100) > /dev/null 2> "$work/daw.log" &
+target/debug/clap-play target/bundled/MVGen.clap Drums 120 1 < <(sleep 130) > /dev/null 2> "$work/daw.log" &
 daw=$!
 sleep 8
 a=$(cpu $daw); sleep 20; b=$(cpu $daw)
@@ -31,6 +31,14 @@ a=$(cpu $daw); s=$(cpu $stage); sleep 20; b=$(cpu $daw); t=$(cpu $stage)
 echo "DAW with MVGen, a stage watching: $(echo "($b - $a) / 20 * 100" | bc -l | xargs printf '%.0f')% of a core"
 echo "the stage, fullscreen 1920x1080: $(echo "($t - $s) / 20 * 100" | bc -l | xargs printf '%.0f')% of a core"
 grep '^stage:' "$work/stage.log" | tail -3
+# A frozen stage (stopped, as a hung process is) stops renewing its watch: the plugin's
+# live inference ends within the watch's reach, and the stage costs it nothing.
+kill -STOP $stage
+sleep 3
+a=$(cpu $daw); sleep 20; b=$(cpu $daw)
+echo "DAW with MVGen, the stage frozen (SIGSTOP): $(echo "($b - $a) / 20 * 100" | bc -l | xargs printf '%.0f')% of a core"
+kill -CONT $stage
+sleep 5
 # What the second monitor shows, at full size.
 ffmpeg -v error -y -f x11grab -video_size 1920x1080 -i "$DISPLAY+1920,0" -frames:v 1 \
   "${STAGE_SHOT:-/tmp/mvgen-stage-1080p.png}"

@@ -6,12 +6,16 @@
 //! processes. Each instance publishes its frames to a slot of the live feed
 //! ([`mvgen_feed`]); the stage reads the one it shows, says it watches it (so the instance
 //! generates live frames for it), cross-fades between frames over one frame interval as the
-//! editor does, and enlarges the picture in a shader (`picture.wgsl`).
+//! editor does, and enlarges the picture in a shader (`picture.wgsl`): the frame as the
+//! feed gives it, or, where ONNX Runtime has a GPU, enlarged by the look's own enhancer
+//! first (`enlarge.rs`).
 
+pub mod enlarge;
 pub mod picture;
 pub mod v4l2;
 
 use anyhow::{bail, Context};
+use enlarge::{Enhance, Enlarger};
 use mvgen_feed::{Slot, SlotInfo, FRAME_BYTES};
 use mvgen_video::{Aspect, Fill};
 use picture::{Layout, Picture};
@@ -38,6 +42,8 @@ pub struct Options {
     pub fill: Fill,
     /// Print, every 5 s, how long a sound takes to reach the screen and a paint takes.
     pub stats: bool,
+    /// When to enlarge with the look's enhancer.
+    pub enhance: Enhance,
 }
 
 /// How long a change of monitor, instance or mode is named on the picture.
@@ -46,6 +52,8 @@ const OVERLAY_FOR: Duration = Duration::from_secs(2);
 const RESCAN_EVERY: Duration = Duration::from_millis(500);
 /// After this long without its instance feeding, the last frame is taken down.
 const STALE_AFTER: Duration = Duration::from_secs(2);
+/// After this long without an enlarged frame while frames come, they show as they come.
+const ENLARGED_WITHIN: Duration = Duration::from_secs(1);
 
 /// The live instances and the monitors, as `--list` prints them.
 pub fn list() -> anyhow::Result<String> {
@@ -284,11 +292,23 @@ struct Stage {
     pinned: Option<String>,
     last_scan: Option<Instant>,
     /// The frame before the newest, the newest, the mix of the two being shown, and the
-    /// buffer a new frame is read into (RGBA).
+    /// buffer a new frame arrives in (RGBA, `side` x `side`).
     previous: Vec<u8>,
     newest: Vec<u8>,
     shown: Vec<u8>,
     incoming: Vec<u8>,
+    side: usize,
+    /// The frame as the feed gives it (256x256 RGBA).
+    raw: Vec<u8>,
+    /// The instance's frame interval: the cross-fade's length.
+    interval: Duration,
+    /// The look's enhancer, where it is used; whether its frames are the ones shown; and
+    /// what was last said about it.
+    enlarger: Option<Enlarger>,
+    enlarged: bool,
+    enlarger_said: Option<enlarge::State>,
+    /// When the last enlarged frame came.
+    last_enlarged: Instant,
     /// The cross-fade: from when, over how long. `None` when settled.
     fade: Option<(Instant, Duration)>,
     has_frame: bool,
@@ -459,6 +479,13 @@ impl Stage {
             newest: vec![0; FRAME_BYTES],
             shown: vec![0; FRAME_BYTES],
             incoming: vec![0; FRAME_BYTES],
+            side: mvgen_feed::SIDE,
+            raw: vec![0; FRAME_BYTES],
+            interval: Duration::from_millis(33),
+            enlarger: None,
+            enlarged: false,
+            enlarger_said: None,
+            last_enlarged: Instant::now(),
             fade: None,
             has_frame: false,
             overlay: None,
@@ -572,6 +599,11 @@ impl Stage {
         if let Some(old) = self.following.take() {
             old.slot.unwatch();
         }
+        // Frames of the instance before are not this one's.
+        if let Some(e) = &self.enlarger {
+            e.clear();
+        }
+        self.enlarged = false;
         match Slot::open(&info.path) {
             Ok(slot) => {
                 self.window
@@ -583,6 +615,7 @@ impl Stage {
                     known: 0,
                     fed_at: Instant::now(),
                 });
+                self.follow_enhancer();
             }
             Err(e) => self.say(format!("refused: {e}")),
         }
@@ -601,6 +634,7 @@ impl Stage {
                 self.window.set_title("MVGen stage");
             }
         }
+        self.follow_enhancer();
         if self.following.is_some() {
             return;
         }
@@ -614,6 +648,41 @@ impl Stage {
         }
     }
 
+    /// Use the enhancer the followed instance names (unless `--enhance never`), loading
+    /// it when it changes, and say once what became of it.
+    fn follow_enhancer(&mut self) {
+        let wanted = match (&self.following, self.options.enhance) {
+            (_, Enhance::Never) | (None, _) => None,
+            (Some(f), _) => match f.slot.enhancer() {
+                Ok(path) => path,
+                // Caught mid-write, say: as it was.
+                Err(_) => return,
+            },
+        };
+        if wanted.as_deref() != self.enlarger.as_ref().map(Enlarger::path) {
+            self.enlarger = wanted.map(|path| Enlarger::start(&path, self.options.enhance));
+            self.enlarged = false;
+            self.enlarger_said = None;
+        }
+        let Some(enlarger) = &self.enlarger else {
+            return;
+        };
+        let state = enlarger.state();
+        if self.enlarger_said.as_ref() != Some(&state) {
+            match &state {
+                enlarge::State::Loading => {}
+                enlarge::State::Running(on) => eprintln!(
+                    "stage: enlarging with the look's enhancer {} on {on}",
+                    enlarger.path().display()
+                ),
+                enlarge::State::Failed(why) => {
+                    eprintln!("stage: the look's enhancer is not used ({why}); the shader enlarges")
+                }
+            }
+            self.enlarger_said = Some(state);
+        }
+    }
+
     /// Take the newest frame, if there is one, and work out what to show now: whether the
     /// picture changed.
     fn update_frame(&mut self) -> bool {
@@ -621,28 +690,31 @@ impl Stage {
         let mut upload = false;
         let mut stopped = false;
         let had_frame = self.has_frame;
+        // A new frame in `incoming`: its side, and when its sound reached the plugin.
+        let mut arrived = None;
+        let enlarger = self
+            .enlarger
+            .as_ref()
+            .filter(|e| !matches!(e.state(), enlarge::State::Failed(_)));
         if let Some(f) = &mut self.following {
             f.slot.watch();
-            if let Some(meta) = f.slot.read(&mut self.incoming, f.known) {
-                // Fade from the frame before to the new one over one frame interval, as
-                // the editor does: however slowly the stage paints, it shows the newest
-                // frame within an interval of its arrival.
-                std::mem::swap(&mut self.previous, &mut self.newest);
-                std::mem::swap(&mut self.newest, &mut self.incoming);
+            if let Some(meta) = f.slot.read(&mut self.raw, f.known) {
                 f.known = meta.sequence;
-                if let Some(stats) = &mut self.stats {
-                    stats.pending = Some(meta.sound_at_ns);
-                }
                 f.fed_at = now;
-                let interval = Duration::from_secs_f32(1.0 / meta.fps.clamp(1.0, 240.0));
-                self.fade = if self.has_frame {
-                    Some((now, interval))
-                } else {
-                    self.previous.copy_from_slice(&self.newest);
-                    None
-                };
-                self.has_frame = true;
-                upload = true;
+                self.interval = Duration::from_secs_f32(1.0 / meta.fps.clamp(1.0, 240.0));
+                if let Some(e) = enlarger {
+                    e.submit(meta.sequence, meta.sound_at_ns, &self.raw);
+                }
+                // Without an enhancer, until its first frame, and when it has given none
+                // for a while (it hangs), frames show as they come.
+                if enlarger.is_none()
+                    || !self.enlarged
+                    || self.last_enlarged.elapsed() > ENLARGED_WITHIN
+                {
+                    self.incoming.clear();
+                    self.incoming.extend_from_slice(&self.raw);
+                    arrived = Some((mvgen_feed::SIDE, meta.sound_at_ns));
+                }
             } else if now.duration_since(f.fed_at) > STALE_AFTER && !f.slot.feeding() {
                 self.has_frame = false;
                 // Followed by default, a stopped instance gives way to one that feeds.
@@ -650,6 +722,50 @@ impl Stage {
             }
         } else {
             self.has_frame = false;
+        }
+        if let Some(done) = enlarger.and_then(Enlarger::take) {
+            let old = std::mem::replace(&mut self.incoming, done.rgba);
+            if let Some(e) = enlarger {
+                e.recycle(old);
+            }
+            if !self.enlarged {
+                eprintln!(
+                    "stage: showing the enhancer's {0}x{0} frames",
+                    enlarge::SIDE
+                );
+            }
+            self.enlarged = true;
+            self.last_enlarged = now;
+            arrived = Some((enlarge::SIDE, done.sound_at_ns));
+        }
+        if enlarger.is_none() {
+            self.enlarged = false;
+        }
+        if let Some((side, sound_at_ns)) = arrived {
+            if side != self.side {
+                // A frame of another size: no fade across the change.
+                self.side = side;
+                self.has_frame = false;
+                for buffer in [&mut self.previous, &mut self.newest, &mut self.shown] {
+                    buffer.resize(self.incoming.len(), 0);
+                }
+            }
+            // Fade from the frame before to the new one over one frame interval, as the
+            // editor does: however slowly the stage paints, it shows the newest frame
+            // within an interval of its arrival.
+            std::mem::swap(&mut self.previous, &mut self.newest);
+            std::mem::swap(&mut self.newest, &mut self.incoming);
+            if let Some(stats) = &mut self.stats {
+                stats.pending = Some(sound_at_ns);
+            }
+            self.fade = if self.has_frame {
+                Some((now, self.interval))
+            } else {
+                self.previous.copy_from_slice(&self.newest);
+                None
+            };
+            self.has_frame = true;
+            upload = true;
         }
         if stopped {
             self.let_go();
@@ -665,7 +781,8 @@ impl Stage {
             self.shown.copy_from_slice(&self.newest);
         }
         if upload {
-            self.picture.set_frame(&self.queue, &self.shown);
+            self.picture
+                .set_frame(&self.device, &self.queue, &self.shown, self.side);
         }
         upload || had_frame != self.has_frame
     }
@@ -796,6 +913,10 @@ impl Stage {
         if let Some(f) = self.following.take() {
             f.slot.unwatch();
         }
+        if let Some(e) = &self.enlarger {
+            e.clear();
+        }
+        self.enlarged = false;
     }
 }
 

@@ -1,4 +1,5 @@
-//! The picture on the GPU: the frame as a 256x256 texture, laid out in the window by
+//! The picture on the GPU: the frame as a texture (256x256, or 1024x1024 enlarged by the
+//! look's enhancer), laid out in the window by
 //! [`Layout`] and enlarged in `picture.wgsl`.
 
 use mvgen_feed::SIDE;
@@ -72,7 +73,7 @@ impl Layout {
             self.square_side.to_bits(),
             fill,
             sharp as u32,
-            0,
+            mvgen_video::format::MIRROR_INSET.to_bits(),
             0,
             0,
         ];
@@ -90,7 +91,11 @@ const BACKGROUND_SIDE: usize = 32;
 /// The pipeline, the frame's and the background's textures, and the layout's buffer.
 pub struct Picture {
     pipeline: wgpu::RenderPipeline,
+    bind_layout: wgpu::BindGroupLayout,
     bind_group: wgpu::BindGroup,
+    sampler: wgpu::Sampler,
+    texture_format: wgpu::TextureFormat,
+    /// The frame's texture: the feed's 256, or the enhancer's 1024.
     texture: wgpu::Texture,
     background: wgpu::Texture,
     background_rgba: Vec<u8>,
@@ -107,28 +112,18 @@ impl Picture {
             label: Some("mvgen-stage"),
             source: wgpu::ShaderSource::Wgsl(include_str!("picture.wgsl").into()),
         });
-        let square = |label, side: usize| {
-            device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size: wgpu::Extent3d {
-                    width: side as u32,
-                    height: side as u32,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: if format.is_srgb() {
-                    wgpu::TextureFormat::Rgba8UnormSrgb
-                } else {
-                    wgpu::TextureFormat::Rgba8Unorm
-                },
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
+        let texture_format = if format.is_srgb() {
+            wgpu::TextureFormat::Rgba8UnormSrgb
+        } else {
+            wgpu::TextureFormat::Rgba8Unorm
         };
-        let texture = square("mvgen-stage-frame", SIDE);
-        let background = square("mvgen-stage-background", BACKGROUND_SIDE);
+        let texture = square(device, texture_format, "mvgen-stage-frame", SIDE);
+        let background = square(
+            device,
+            texture_format,
+            "mvgen-stage-background",
+            BACKGROUND_SIDE,
+        );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("mvgen-stage-bilinear"),
             mag_filter: wgpu::FilterMode::Linear,
@@ -178,30 +173,12 @@ impl Picture {
             label: Some("mvgen-stage"),
             entries: &entries,
         });
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let background_view = background.create_view(&wgpu::TextureViewDescriptor::default());
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("mvgen-stage"),
-            layout: &bind_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: layout_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::Sampler(&sampler),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: wgpu::BindingResource::TextureView(&background_view),
-                },
-            ],
-        });
+        let bind_group = bind(
+            device,
+            &bind_layout,
+            (&layout_buffer, &sampler),
+            (&texture, &background),
+        );
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("mvgen-stage"),
             bind_group_layouts: &[Some(&bind_layout)],
@@ -230,7 +207,10 @@ impl Picture {
         });
         Self {
             pipeline,
+            bind_layout,
             bind_group,
+            sampler,
+            texture_format,
             texture,
             background,
             background_rgba: vec![255; BACKGROUND_SIDE * BACKGROUND_SIDE * 4],
@@ -239,10 +219,26 @@ impl Picture {
         }
     }
 
-    /// Upload a frame (256x256 RGBA), and its blurred, darkened background.
-    pub fn set_frame(&mut self, queue: &wgpu::Queue, rgba: &[u8]) {
-        upload(queue, &self.texture, rgba, SIDE);
-        blurred_background(rgba, &mut self.background_rgba);
+    /// Upload a frame (`side` x `side` RGBA: the feed's, or enlarged by the enhancer),
+    /// and its blurred, darkened background.
+    pub fn set_frame(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        rgba: &[u8],
+        side: usize,
+    ) {
+        if self.texture.width() as usize != side {
+            self.texture = square(device, self.texture_format, "mvgen-stage-frame", side);
+            self.bind_group = bind(
+                device,
+                &self.bind_layout,
+                (&self.layout_buffer, &self.sampler),
+                (&self.texture, &self.background),
+            );
+        }
+        upload(queue, &self.texture, rgba, side);
+        blurred_background(rgba, side, &mut self.background_rgba);
         upload(
             queue,
             &self.background,
@@ -262,6 +258,62 @@ impl Picture {
     }
 }
 
+/// A square RGBA texture the shader samples.
+fn square(
+    device: &wgpu::Device,
+    format: wgpu::TextureFormat,
+    label: &str,
+    side: usize,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: side as u32,
+            height: side as u32,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
+}
+
+/// The shader's bindings: the layout's buffer, the frame, the sampler, the background.
+fn bind(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    (uniform, sampler): (&wgpu::Buffer, &wgpu::Sampler),
+    (frame, background): (&wgpu::Texture, &wgpu::Texture),
+) -> wgpu::BindGroup {
+    let view = frame.create_view(&wgpu::TextureViewDescriptor::default());
+    let background_view = background.create_view(&wgpu::TextureViewDescriptor::default());
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("mvgen-stage"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::TextureView(&view),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: wgpu::BindingResource::TextureView(&background_view),
+            },
+        ],
+    })
+}
+
 fn upload(queue: &wgpu::Queue, texture: &wgpu::Texture, rgba: &[u8], side: usize) {
     queue.write_texture(
         texture.as_image_copy(),
@@ -275,16 +327,17 @@ fn upload(queue: &wgpu::Queue, texture: &wgpu::Texture, rgba: &[u8], side: usize
     );
 }
 
-/// The frame averaged down to [`BACKGROUND_SIDE`], blurred over 3 of those pixels (a
-/// 3x3 box, twice) and darkened as the publishing formats' blur fill darkens it.
-fn blurred_background(rgba: &[u8], out: &mut [u8]) {
+/// The frame (`side` a multiple of [`BACKGROUND_SIDE`]) averaged down to
+/// [`BACKGROUND_SIDE`], blurred over 3 of those pixels (a 3x3 box, twice) and darkened as
+/// the publishing formats' blur fill darkens it.
+fn blurred_background(rgba: &[u8], side: usize, out: &mut [u8]) {
     const N: usize = BACKGROUND_SIDE;
-    const BLOCK: usize = SIDE / N;
+    let block = side / N;
     let mut small = vec![[0f32; 3]; N * N];
     for (i, px) in rgba.chunks_exact(4).enumerate() {
-        let (x, y) = (i % SIDE / BLOCK, i / SIDE / BLOCK);
+        let (x, y) = (i % side / block, i / side / block);
         for c in 0..3 {
-            small[y * N + x][c] += px[c] as f32 / (BLOCK * BLOCK) as f32;
+            small[y * N + x][c] += px[c] as f32 / (block * block) as f32;
         }
     }
     for _ in 0..2 {
@@ -340,7 +393,7 @@ mod tests {
 mod gpu_tests {
     use super::*;
 
-    /// Draw `rgba` (256x256) through the picture's pipeline into `width` x `height` and
+    /// Draw `rgba` (a square: 256x256, or the enhancer's 1024x1024) through the picture's pipeline into `width` x `height` and
     /// read it back (RGBA), on wgpu's Vulkan backend (lavapipe without a GPU).
     fn draw(rgba: &[u8], width: u32, height: u32, layout: &Layout, sharp: bool) -> Vec<u8> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
@@ -353,7 +406,8 @@ mod gpu_tests {
             pollster::block_on(adapter.request_device(&Default::default())).unwrap();
         let format = wgpu::TextureFormat::Rgba8Unorm;
         let mut picture = Picture::new(&device, format, sharp);
-        picture.set_frame(&queue, rgba);
+        let side = ((rgba.len() / 4) as f64).sqrt() as usize;
+        picture.set_frame(&device, &queue, rgba, side);
         picture.set_layout(&queue, layout);
         let size = wgpu::Extent3d {
             width,
@@ -432,6 +486,36 @@ mod gpu_tests {
         rgba
     }
 
+    /// An enlarged frame (the enhancer's 1024x1024) takes the texture's place: drawn 1:1
+    /// into a 1024 window, pixel for pixel, with either filter.
+    #[test]
+    fn an_enlarged_frame_is_drawn_at_its_own_size() {
+        const BIG: usize = 1024;
+        let mut rgba = vec![255u8; BIG * BIG * 4];
+        for (i, px) in rgba.chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i % BIG, i / BIG);
+            px[0] = (x % 256) as u8;
+            px[1] = (y / 4) as u8;
+            px[2] = ((x * 7 + y * 3) % 256) as u8;
+        }
+        for sharp in [false, true] {
+            let layout = Layout::new(BIG as u32, BIG as u32, None, Fill::Black);
+            let out = draw(&rgba, BIG as u32, BIG as u32, &layout, sharp);
+            for (x, y) in [(0, 0), (300, 17), (511, 512), (1023, 1023), (777, 100)] {
+                let (shown, want) = (
+                    &out[4 * (y * BIG + x)..][..3],
+                    &rgba[4 * (y * BIG + x)..][..3],
+                );
+                for c in 0..3 {
+                    assert!(
+                        shown[c].abs_diff(want[c]) <= 2,
+                        "({x}, {y}), sharp {sharp}: {shown:?}, the frame {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Catmull-Rom is the sharper filter: across a step from level 64 to 192, enlarged 4
     /// times, it overshoots on both sides (as a sharp filter does, by a few levels), where
     /// bilinear stays within the step. Crop fills the whole window with the frame.
@@ -496,12 +580,15 @@ mod gpu_tests {
             }
             assert_eq!(at(10, 10), [0, 0, 0], "black fill");
         }
-        // Mirror: the band left of the square reflects its left edge.
+        // Mirror: the band left of the square reflects it about a line 4 pixels (2 of
+        // the frame's) inside its left edge, and the square's pixels outside that line
+        // are the reflection's too.
         let mirror = Layout::new(1024, 512, None, Fill::Mirror);
         let out = draw(&frame, 1024, 512, &mirror, true);
         let at = |x: usize, y: usize| out[4 * (y * 1024 + x)..][..3].to_vec();
-        assert_eq!(at(255, 100), at(256, 100));
-        assert_eq!(at(200, 100), at(311, 100));
+        assert_eq!(at(255, 100), at(264, 100));
+        assert_eq!(at(200, 100), at(319, 100));
+        assert_eq!(at(257, 100), at(262, 100));
         // Blur: the square as it is, the band beside it darker, never black.
         let blur = Layout::new(1024, 512, None, Fill::Blur);
         let out = draw(&frame, 1024, 512, &blur, true);

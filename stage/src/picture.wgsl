@@ -1,4 +1,5 @@
-// The stage's picture: the 256x256 frame enlarged with a Catmull-Rom filter (sharper than
+// The stage's picture: the frame (the feed's 256x256, or the look's enhancer's 1024x1024)
+// enlarged with a Catmull-Rom filter (sharper than
 // bilinear, no ringing to speak of; bilinear where the adapter is the CPU), placed in the
 // picture's rectangle of the window, and the square meeting a picture that is not square
 // as the publishing formats' fills do (the blur fill's background is made on the CPU, a
@@ -15,7 +16,8 @@ struct Layout {
     fill: u32,
     // 1: Catmull-Rom, 0: bilinear (one tap a pixel, for a CPU adapter).
     sharp: u32,
-    _pad0: f32,
+    // The share of the square the mirror fill leaves out at the edges it reflects about.
+    inset: f32,
     _pad1: f32,
     _pad2: f32,
 };
@@ -38,7 +40,7 @@ fn catmull_rom(uv: vec2f) -> vec3f {
     if place.sharp == 0u {
         return textureSampleLevel(frame, bilinear, uv, 0.0).rgb;
     }
-    let size = 256.0;
+    let size = f32(textureDimensions(frame).x);
     let at = uv * size;
     let centre = floor(at - 0.5) + 0.5;
     let f = at - centre;
@@ -71,13 +73,20 @@ fn fs(@builtin(position) position: vec4f) -> @location(0) vec4f {
         return vec4f(0.0, 0.0, 0.0, 1.0);
     }
     let q = (p - place.square_min) / place.square_side;
+    if place.fill == 1u {
+        // On the axis with bands, the square less `inset` at each end, reflected
+        // outwards from there, and again from the reflection's edges (as the videos'
+        // mirror fill).
+        let e = place.inset;
+        let span = 1.0 - 2.0 * e;
+        let r = (q - e) / span;
+        let m = r - 2.0 * floor(r * 0.5);
+        let folded = e + span * select(m, 2.0 - m, m > vec2f(1.0));
+        let banded = place.picture_size > vec2f(place.square_side + 0.5);
+        return vec4f(catmull_rom(select(q, folded, banded)), 1.0);
+    }
     if all(q >= vec2f(0.0)) && all(q <= vec2f(1.0)) {
         return vec4f(catmull_rom(q), 1.0);
-    }
-    if place.fill == 1u {
-        // Reflected outwards from the square's edges, and again from the reflection's.
-        let m = q - 2.0 * floor(q * 0.5);
-        return vec4f(catmull_rom(select(m, 2.0 - m, m > vec2f(1.0))), 1.0);
     }
     if place.fill == 0u {
         // A zoom of the blurred, darkened frame that covers the picture.

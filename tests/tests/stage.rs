@@ -187,6 +187,27 @@ fn best_match(square: &[u8], frames: &[(u64, Vec<u8>)]) -> (f64, f64) {
         .unwrap()
 }
 
+/// Wait for the stage showing `instance` to cover monitor 1.
+fn on_monitor_1(screen: &Screen, instance: &str) {
+    wait_for(Duration::from_secs(30), "the stage on monitor 1", || {
+        let windows = screen.windows(&format!("MVGen stage: {instance}")).unwrap();
+        windows.first().filter(|w| w.1 == MONITOR_1).map(|_| ())
+    });
+}
+
+/// Close the stage, end the DAW's song, and check that the DAW ended well.
+fn finish(mut stage: Child, mut daw: Child, log: &Path) {
+    stage.kill().unwrap();
+    stage.wait().unwrap();
+    drop(daw.stdin.take());
+    let done = daw.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "the DAW failed: see {}",
+        log.display()
+    );
+}
+
 fn shoot(screen: &Screen, dir: &Path, name: &str) -> Screenshot {
     let m = MONITOR_1;
     let shot = screen.shot(m.x, m.y, m.width, m.height).unwrap();
@@ -466,18 +487,15 @@ fn obs_streams_the_stage_from_the_second_monitor() {
     // after OBS's window, is above it.
     let size = (MONITOR_1.width, MONITOR_1.height);
     let mut obs = Obs::start(dir, 1, size, 10).unwrap();
-    let mut drums = play("Drums", 120, 1, &dir.join("drums.log"));
+    let drums = play("Drums", 120, 1, &dir.join("drums.log"));
     wait_for(Duration::from_secs(30), "Drums' slot", || {
         instance(feed, "Drums").map(|_| ())
     });
-    let mut shown = stage(
+    let shown = stage(
         &["--monitor", "1", "--fullscreen", "--instance", "Drums"],
         &dir.join("stage.log"),
     );
-    wait_for(Duration::from_secs(30), "the stage on monitor 1", || {
-        let windows = screen.windows("MVGen stage: Drums").unwrap();
-        windows.first().filter(|w| w.1 == MONITOR_1).map(|_| ())
-    });
+    on_monitor_1(screen, "Drums");
     let captured = wait_for(
         Duration::from_secs(30),
         "OBS's capture of monitor 1",
@@ -516,13 +534,66 @@ fn obs_streams_the_stage_from_the_second_monitor() {
     );
 
     drop(obs);
-    shown.kill().unwrap();
-    shown.wait().unwrap();
-    drop(drums.stdin.take());
-    let done = drums.wait_with_output().unwrap();
-    assert!(
-        done.status.success(),
-        "Drums' DAW failed: see {}",
-        dir.join("drums.log").display()
+    finish(shown, drums, &dir.join("drums.log"));
+}
+
+/// The stage enlarges with the look's own enhancer where it is asked to (`--enhance
+/// always`: on this machine's CPU; `auto` does it on a GPU): the instance names its look's
+/// enhancer in its slot, the stage loads it, and the picture is still the instance's
+/// frame, and still moves with the music.
+#[test]
+fn a_stage_enlarges_with_the_looks_enhancer() {
+    let rig = Rig::start("stage-enhancer");
+    let (dir, screen, feed) = (&rig.dir, &rig.screen, &rig.feed);
+    let drums = play("Drums", 120, 1, &dir.join("drums.log"));
+    let info = wait_for(Duration::from_secs(30), "Drums' slot", || {
+        instance(feed, "Drums")
+    });
+    let slot = Slot::open(&info.path).unwrap();
+    let enhancer = wait_for(
+        Duration::from_secs(30),
+        "Drums to name its enhancer",
+        || slot.enhancer().unwrap(),
     );
+    assert_eq!(
+        enhancer,
+        mvgen_default_model::enhancer_path().unwrap(),
+        "the default look's enhancer"
+    );
+    let log = dir.join("stage.log");
+    let shown = stage(
+        &[
+            "--monitor",
+            "1",
+            "--fullscreen",
+            "--instance",
+            "Drums",
+            "--enhance",
+            "always",
+        ],
+        &log,
+    );
+    wait_for(Duration::from_secs(60), "the stage to enlarge", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!text.contains("is not used"), "{text}");
+        (text.contains("stage: enlarging with the look's enhancer")
+            && text.contains("stage: showing the enhancer's 1024x1024 frames"))
+        .then_some(())
+    });
+    on_monitor_1(screen, "Drums");
+    std::thread::sleep(Duration::from_secs(2));
+    let (first, seen) = shoot_after_frames(screen, dir, "enhanced-1.png", &slot);
+    let (near, age_ms) = best_match(&square_of(&first), &seen);
+    eprintln!(
+        "enlarged by the enhancer: {near:.1} dB from a frame published {age_ms:.0} ms before"
+    );
+    assert!(
+        near >= MATCH_DB,
+        "the enlarged picture is not Drums' frame: {near:.1} dB"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let second = shoot(screen, dir, "enhanced-2.png");
+    let moved = mean_difference(&square_of(&first), &square_of(&second));
+    assert!(moved > 2.0, "the enlarged picture did not move: {moved:.2}");
+    finish(shown, drums, &dir.join("drums.log"));
 }

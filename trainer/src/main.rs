@@ -98,5 +98,6 @@ fn stage(args: &cli::StageArgs) -> anyhow::Result<()> {
         aspect: args.aspect.as_deref().map(str::parse).transpose()?,
         fill: args.fill.parse()?,
         stats: args.stats,
+        enhance: args.enhance.parse()?,
     })
 }

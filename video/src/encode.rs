@@ -267,33 +267,31 @@ pub fn compose(format: &Format, side: u32) -> String {
         }
         Fill::Mirror => {
             // Stacked in yuv444p: the bands can be an odd number of pixels (4:5 at
-            // 1080p has 135), which 4:2:0 chroma cannot cut.
-            let band = (w.max(h) - q) / 2;
-            let (cut, flip, stack) = if w > h {
-                (
-                    [
-                        format!("{band}:{q}:0:0"),
-                        format!("{band}:{q}:{}:0", q - band),
-                    ],
-                    "hflip",
-                    "hstack",
-                )
+            // 1080p has 135), which 4:2:0 chroma cannot cut. The square loses `inset`
+            // pixels at the two edges it is reflected about, and each band gains them.
+            let inset = (q as f32 * crate::format::MIRROR_INSET).ceil() as u32;
+            let band = (w.max(h) - q) / 2 + inset;
+            let middle = q - 2 * inset;
+            // Width:height:x:y of a cut along the stacking axis, at `from`.
+            let along = |length: u32, from: u32| {
+                if w > h {
+                    format!("{length}:{q}:{from}:0")
+                } else {
+                    format!("{q}:{length}:0:{from}")
+                }
+            };
+            let (flip, stack) = if w > h {
+                ("hflip", "hstack")
             } else {
-                (
-                    [
-                        format!("{q}:{band}:0:0"),
-                        format!("{q}:{band}:0:{}", q - band),
-                    ],
-                    "vflip",
-                    "vstack",
-                )
+                ("vflip", "vstack")
             };
             format!(
-                "[0:v]{},split=3[c][a][b];[a]crop={},{flip}[af];[b]crop={},{flip}[bf];\
-                 [af][c][bf]{stack}=inputs=3,format=yuv420p,setsar=1[v]",
+                "[0:v]{},split=3[c][a][b];[c]crop={}[cc];[a]crop={},{flip}[af];\
+                 [b]crop={},{flip}[bf];[af][cc][bf]{stack}=inputs=3,format=yuv420p,setsar=1[v]",
                 fit(q, "yuv444p"),
-                cut[0],
-                cut[1],
+                along(middle, inset),
+                along(band, inset),
+                along(band, q - inset - band),
             )
         }
     }
@@ -391,6 +389,56 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "2");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The mirror fill reflects the square about lines two generator pixels inside the
+    /// edges it meets the bands at (6 pixels at 720), and leaves those pixels out: a
+    /// picture whose neighbouring rows all differ shows where each row landed.
+    #[test]
+    fn the_mirror_fill_reflects_inside_the_edges() {
+        let format = Format::parse("720p", "9:16", "mirror").unwrap();
+        let (w, h, q) = (720usize, 1280usize, 720usize);
+        let level = |row: usize| (row * 37 % 256) as u8;
+        let picture: Vec<u8> = (0..q * q).flat_map(|i| [level(i / q); 3]).collect();
+        let mut child = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+            .args(["-s", &format!("{q}x{q}"), "-i", "-"])
+            .args([
+                "-filter_complex",
+                &compose(&format, q as u32),
+                "-map",
+                "[v]",
+            ])
+            .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg (a test dependency)");
+        let mut stdin = child.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || stdin.write_all(&picture));
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), w * h);
+        let row = |y: usize| out.stdout[y * w + w / 2];
+        // The top band is 280 + 6 rows; the square shows its rows 6..714 below it.
+        let (band, inset) = (286, 6);
+        // The band's last row and the square's first shown row are both row 6.
+        assert_eq!(row(band - 1), row(band));
+        // The band's first row is the picture's row 291, shown in the square too.
+        assert_eq!(row(0), row(band + 291 - inset));
+        // Reflected: the band's row above it is row 7, as the square's second row.
+        assert_eq!(row(band - 2), row(band + 1));
+        assert_ne!(row(band - 2), row(band - 1));
+        // The bottom band mirrors row 713 first.
+        let bottom = h - band;
+        assert_eq!(row(bottom - 1), row(bottom));
+        assert_eq!(row(h - 1), row(band + (q - inset - band) - inset));
     }
 
     /// Every aspect with every fill, at 1080p (4:5 has odd bands there), from the

@@ -39,13 +39,20 @@ pub enum Fill {
     /// A blurred, darkened zoom of the picture behind it.
     #[default]
     Blur,
-    /// The picture reflected outwards from its edges (a kaleidoscope goes on).
+    /// The picture reflected outwards from its edges (a kaleidoscope goes on), about
+    /// lines [`MIRROR_INSET`] inside them.
     Mirror,
     /// The picture zoomed to fill the frame (its edges cut off).
     Crop,
     /// Black bars.
     Black,
 }
+
+/// The share of the square's side the mirror fill leaves out at each edge it reflects:
+/// two of the generator's 256 pixels. A generator's outermost pixels are its least
+/// reliable (padding shows there), and reflected about the very edge they met themselves
+/// in a seam line across the frame.
+pub const MIRROR_INSET: f32 = 2.0 / 256.0;
 
 /// A bad size, aspect or fill, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
