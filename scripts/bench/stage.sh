@@ -5,6 +5,7 @@
 # xtask bundle mvgen-plugin (debug builds: the numbers say so).
 #
 #   scripts/bench/stage.sh            # prints the numbers for BENCHMARKS.md
+#   STAGE_ARGS="--enhance always" scripts/bench/stage.sh   # with the look's enhancer on the CPU
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d /tmp/mvgen-stage-bench.XXXXXX)
@@ -24,7 +25,7 @@ daw=$!
 sleep 8
 a=$(cpu $daw); sleep 20; b=$(cpu $daw)
 echo "DAW with MVGen, no stage: $(echo "($b - $a) / 20 * 100" | bc -l | xargs printf '%.0f')% of a core"
-target/debug/mvgen stage --monitor 1 --fullscreen --stats 2> "$work/stage.log" &
+target/debug/mvgen stage --monitor 1 --fullscreen --stats ${STAGE_ARGS:-} 2> "$work/stage.log" &
 stage=$!
 sleep 8
 a=$(cpu $daw); s=$(cpu $stage); sleep 20; b=$(cpu $daw); t=$(cpu $stage)

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 mkdir -p .dev .gl
-echo "== release test binaries (GPU parity test, generator and enhancer benchmarks)"
+echo "== release test binaries (GPU parity test, generator and enhancer benchmarks, the stage's enhancer)"
 binary() {  # cargo args...: the path of the one executable cargo builds
   cargo "$@" --no-run --message-format=json 2>/dev/null |
     .venv/bin/python -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])'
@@ -17,7 +17,8 @@ binary() {  # cargo args...: the path of the one executable cargo builds
 cp "$(binary test --release -p mvgen-tests --test generator)" .dev/generator-test
 cp "$(binary bench -p mvgen-tests --bench generator)" .dev/generator-bench
 cp "$(binary bench -p mvgen-tests --bench enhancer)" .dev/enhancer-bench
-strip .dev/generator-test .dev/generator-bench .dev/enhancer-bench
+cp "$(binary test --release -p mvgen-stage --lib)" .dev/stage-test
+strip .dev/generator-test .dev/generator-bench .dev/enhancer-bench .dev/stage-test
 
 echo "== ONNX Runtime and its WebGPU provider"
 cp .deps/onnxruntime/libonnxruntime.so.1.31.1 .deps/onnxruntime/libonnxruntime_providers_webgpu.so .dev/

@@ -41,6 +41,9 @@ phase "the default enhancer (256 to 1024) through mvgen's runtime: GPU, then CPU
 MVGEN_BENCH_EXECUTION=gpu XDG_CACHE_HOME=/tmp/mvgen-cache timeout 200 .dev/enhancer-bench --bench 2>&1 | grep -E "enhancer|time:"
 XDG_CACHE_HOME=/tmp/mvgen-cache timeout 200 .dev/enhancer-bench --bench 2>&1 | grep -E "enhancer|time:"
 
+phase "the stage's enlarger: --enhance auto runs the look's enhancer on the GPU (stage/src/enlarge.rs)"
+XDG_CACHE_HOME=/tmp/mvgen-cache timeout 180 .dev/stage-test --nocapture --test-threads 1 enlarge::
+
 phase "PyTorch reference (../shared/anchors/pix2pix_torch.py): generator and training step"
 timeout 600 python3 .dev/pix2pix_torch.py
 

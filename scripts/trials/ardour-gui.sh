@@ -6,13 +6,19 @@
 # to do next; `scripts/trials/ardour-gui.sh stop` ends it.
 #   scripts/trials/ardour-gui.sh SONG.ogg
 # Needs the test packages (scripts/setup.sh), xdotool and openbox, and a built debug bundle
-# (scripts/test.sh, or `cargo xtask bundle mvgen-plugin`).
+# (scripts/test.sh, or `cargo xtask bundle mvgen-plugin`). Ardour's own setup from the
+# first trial (its wizard, the "None (Dummy)" audio system) is kept at `stop` in
+# target/trials/ardour-config and used by the next.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=target/trials/ardour-gui
 display=:55
 if [ "${1:-}" = stop ]; then
   pkill -f "ardour-7" || true; pkill -f "Xvfb $display" || true
+  if [ -d "$work/home/config/ardour7" ]; then
+    rm -rf target/trials/ardour-config
+    cp -r "$work/home/config/ardour7" target/trials/ardour-config
+  fi
   exit 0
 fi
 song=${1:?usage: scripts/trials/ardour-gui.sh SONG (a file ffmpeg reads)}
@@ -21,6 +27,9 @@ rm -rf "$work"; mkdir -p "$work"
 work=$(realpath "$work")
 home=$work/home
 mkdir -p "$home/.vst3" "$home/config" "$home/cache" "$work/exports"
+if [ -d target/trials/ardour-config ]; then
+  cp -r target/trials/ardour-config "$home/config/ardour7"
+fi
 chmod -R 755 "$work"
 ln -s "$(realpath target/bundled/MVGen.vst3)" "$home/.vst3/MVGen.vst3"
 export HOME=$home XDG_CONFIG_HOME=$home/config XDG_CACHE_HOME=$home/cache MVGEN_EXPORT_DIR=$work/exports
