@@ -161,9 +161,11 @@ fn enlarge(path: &Path, enhance: Enhance, shared: &(Mutex<Shared>, Condvar)) {
     let lock = || shared.0.lock().unwrap_or_else(|e| e.into_inner());
     let say = |state: State| lock().state = Some(state);
     let config = RuntimeConfig {
-        execution: match enhance {
-            Enhance::Auto => Execution::Gpu,
-            Enhance::Always | Enhance::Never => Execution::Auto,
+        // `Never` starts no enlarger: `auto` asks for the GPU, `always` takes what there is.
+        execution: if enhance == Enhance::Auto {
+            Execution::Gpu
+        } else {
+            Execution::Auto
         },
         cpu_threads: 2,
     };
