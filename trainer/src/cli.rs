@@ -152,9 +152,14 @@ pub struct TrainEnhancerArgs {
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,
     /// How strongly the enhanced frame, averaged back down to 256, is held to the
-    /// generator's (3: about 35 dB; lower is sharper and strays further).
+    /// generator's (3: about 36 dB; lower is sharper and strays further).
     #[arg(long, default_value_t = 3.0)]
     pub consistency: f64,
+    /// How strongly the fine structure at 256 (where the generator's grid, the mesh its
+    /// transposed convolutions leave, lies) is taught from the true pictures instead of
+    /// kept from the generator's; 0 keeps the generator's picture whole, mesh and all.
+    #[arg(long, default_value_t = 10.0)]
+    pub grid: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The name the enhancer carries (default: the run folder's name).

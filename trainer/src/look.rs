@@ -637,6 +637,7 @@ fn stages(run: &mut Runner, job: &Job, a: &LookNewArgs, device: &str) -> anyhow:
                 batch: 16,
                 lr: 3e-3,
                 consistency: 3.0,
+                grid: 10.0,
                 seed: 0,
                 name: format!("{} enhancer", job.name),
                 threads: rayon::current_num_threads(),

@@ -133,10 +133,12 @@ fn error(message: String) -> anyhow::Error {
     anyhow::Error::msg(message)
 }
 
-/// `cargo xtask train-looks [--keep] [NAME...]` (all of them without names; `--keep`:
-/// ship again a look made before, with its provenance, without making it again).
+/// `cargo xtask train-looks [--keep | --enhancers] [NAME...]` (all of them without names;
+/// `--keep`: ship again a look made before, with its provenance, without making it again;
+/// `--enhancers`: teach each shipped look's enhancer again, for the generator it ships).
 pub fn train_looks(args: &[String]) -> Result<()> {
     let keep = args.iter().any(|a| a == "--keep");
+    let enhancers = args.iter().any(|a| a == "--enhancers");
     let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     root()?;
     let music_work = PathBuf::from("target/default-model");
@@ -218,6 +220,10 @@ pub fn train_looks(args: &[String]) -> Result<()> {
                 "file": installed, "package": format!("{package} {version}"), "licence": l,
             }));
         }
+        if enhancers {
+            enhancer_again(recipe, &dir)?;
+            continue;
+        }
         let data = work.join("data");
         let made = data.join("mvgen/looks").join(&slug);
         if !keep {
@@ -272,6 +278,98 @@ pub fn train_looks(args: &[String]) -> Result<()> {
         std::fs::write(&path, serde_json::to_vec_pretty(&look)?)?;
         eprintln!("{} -> {}", recipe.name, shipped.display());
     }
+    Ok(())
+}
+
+/// Teach the enhancer of the shipped look `recipe` again, for the generator it ships, as
+/// `mvgen look new` teaches one (`trainer/src/look.rs`, stage "enhance"): the director's
+/// calibration measured on its training songs, pairs every 3 s from 2 s of its training
+/// and held-out songs with its artwork and colours, and the steps it was made with (the
+/// pairs come in another order, so its crops are drawn otherwise). The songs and artwork
+/// are in `dir` (set up as for a whole run); the run in `dir/enhancer`.
+fn enhancer_again(recipe: &Recipe, dir: &std::path::Path) -> Result<()> {
+    let shipped = PathBuf::from("looks").join(recipe.name.to_lowercase());
+    let path = shipped.join("look.json");
+    let mut look: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            error(format!(
+                "{} is not a shipped look: make it first",
+                path.display()
+            ))
+        })?;
+    let made = &look["made"];
+    let held_out: Vec<String> = recipe.held_out.iter().map(|s| format!("{s}.ogg")).collect();
+    if made["colours"] != recipe.colours || made["held_out"] != serde_json::json!(held_out) {
+        return Err(error(format!(
+            "{} was made with other colours or held-out songs than its recipe: make it again whole",
+            path.display()
+        )));
+    }
+    let steps = made["enhancer_steps"].as_u64().ok_or_else(|| {
+        error(format!(
+            "{} does not say its enhancer's steps",
+            path.display()
+        ))
+    })?;
+    let (videos, run_dir) = (dir.join("videos"), dir.join("enhancer"));
+    let mvgen = |args: &[&str]| run(mvgen_binary(), args);
+    mvgen(&[
+        "dataset",
+        "direct",
+        &p(&dir.join("songs")),
+        "-o",
+        &p(&videos),
+        "--calibrate",
+    ])?;
+    let name = format!("{} enhancer", recipe.name);
+    mvgen(&[
+        "train-enhancer",
+        "--songs",
+        &p(&dir.join("songs")),
+        &p(&dir.join("held-out")),
+        "--calibration",
+        &p(&videos.join("director.json")),
+        "--material",
+        &p(&dir.join("art")),
+        "--colours",
+        recipe.colours,
+        "--generator",
+        &p(&shipped.join("generator.onnx")),
+        "--run",
+        &p(&run_dir),
+        "--output",
+        &p(&shipped.join("enhancer.onnx")),
+        "--every",
+        "3",
+        "--from",
+        "2",
+        "--steps",
+        &steps.to_string(),
+        "--name",
+        &name,
+    ])?;
+    let record = serde_json::json!({
+        "command": format!("cargo xtask train-looks --enhancers {}", recipe.name),
+        "quality": serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(run_dir.join("quality.json"))?
+        )?,
+    });
+    look["made"]["enhancer"] = record.clone();
+    std::fs::write(&path, serde_json::to_vec_pretty(&look)?)?;
+    // The look as `look new` installed it, which `--keep` ships again, gets it too.
+    let made = dir
+        .join("../data/mvgen/looks")
+        .join(recipe.name.to_lowercase());
+    if made.is_dir() {
+        std::fs::copy(shipped.join("enhancer.onnx"), made.join("enhancer.onnx"))?;
+        let path = made.join("look.json");
+        let mut look: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        look["made"]["enhancer"] = record;
+        std::fs::write(&path, serde_json::to_vec_pretty(&look)?)?;
+    }
+    eprintln!("{name} -> {}", shipped.join("enhancer.onnx").display());
     Ok(())
 }
 

@@ -18,7 +18,8 @@
 //!   held-out songs, into `models/default-enhancer.onnx` and `models/default.json`.
 //!
 //! - `train-looks [NAME...]`: make the shipped looks with `mvgen look new` from free
-//!   music and artwork in Debian packages, into `looks/` (`looks.rs`); `looks-gallery`:
+//!   music and artwork in Debian packages, into `looks/` (`looks.rs`); with `--enhancers`,
+//!   teach only their enhancers again, for the generators they ship; `looks-gallery`:
 //!   `docs/looks.png`, every look on the same held-out song.
 //!
 //! Everything else is passed to nice-plug-xtask unchanged.

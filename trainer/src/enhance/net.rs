@@ -1,5 +1,5 @@
 //! The enhancer in burn: a learned 4x upscaler of the generator's 256x256 frames, small
-//! enough for under 10 ms a frame on two CPU threads (the ESPCN kind: features at the
+//! enough for about 15 ms a frame on two CPU threads (the ESPCN kind: features at the
 //! input's size, then one sub-pixel layer, on top of a bilinear enlargement).
 //!
 //! ```text
@@ -10,9 +10,10 @@
 //! ```
 //!
 //! The detail starts near zero, so an untrained enhancer is a bilinear enlargement. What
-//! it learns is taught against the true pictures, with a term that keeps the enhanced
-//! frame, averaged back down to 256, the generator's picture (`mod.rs`); how close it
-//! stays is measured on every run (at least 30 dB is asked).
+//! it learns is taught against the true pictures, with terms that keep the enhanced frame,
+//! averaged back down to 256, the generator's picture less its finest structure (where the
+//! generator's mesh lies), and take that structure from the truth (`mod.rs`); how close
+//! it stays is measured on every run (at least 30 dB is asked).
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};

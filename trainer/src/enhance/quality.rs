@@ -3,7 +3,11 @@
 //!   beside a Lanczos enlargement of the same generator frames (the classical filter
 //!   mvgen uses where there is no enhancer);
 //! - **the same picture**: its frames averaged back down to 256 (by area) against the
-//!   generator's own, in PSNR.
+//!   generator's own, in PSNR;
+//! - **the grid**: how strong the generator's fine grid is (the mesh its stride-2
+//!   transposed convolutions leave, at periods of 2, 4 and 8 pixels), in the generator's
+//!   frames, the enhancer's and the truth's ([`grid_levels`]).
+//!   Enlarged four times, a grid of 2 pixels is a mesh of 8 on the screen.
 
 use super::data::Pair;
 use crate::train::eval::ssim_at;
@@ -25,6 +29,16 @@ pub struct Quality {
     pub lanczos_ssim: f64,
     /// Its frames averaged down to 256 against the generator's.
     pub kept_psnr_db: f64,
+    /// [`grid_levels`] of the generator's frames (what a Lanczos enlargement shows), of
+    /// the enhancer's (averaged down to 256) and of the true pictures (likewise).
+    pub grid_levels: Grid,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Grid {
+    pub generator: f64,
+    pub enhancer: f64,
+    pub truth: f64,
 }
 
 impl std::fmt::Display for Quality {
@@ -32,13 +46,17 @@ impl std::fmt::Display for Quality {
         write!(
             f,
             "on {} pairs: enhancer PSNR {:.2} dB, SSIM {:.4}; Lanczos PSNR {:.2} dB, SSIM \
-             {:.4}; back at 256 the generator's picture to {:.1} dB",
+             {:.4}; back at 256 the generator's picture to {:.1} dB; its grid {:.2} \
+             levels (the generator's {:.2}, the truth's {:.2})",
             self.pairs,
             self.enhancer_psnr_db,
             self.enhancer_ssim,
             self.lanczos_psnr_db,
             self.lanczos_ssim,
-            self.kept_psnr_db
+            self.kept_psnr_db,
+            self.grid_levels.enhancer,
+            self.grid_levels.generator,
+            self.grid_levels.truth
         )
     }
 }
@@ -109,17 +127,21 @@ pub fn on_pairs(path: &Path, pairs: &[&Pair]) -> anyhow::Result<Quality> {
         enhanced.to_rgb8_into(&mut rgb);
         outputs.push(rgb);
     }
-    let per: Vec<[f64; 5]> = pairs
+    let per: Vec<[f64; 8]> = pairs
         .par_iter()
         .zip(&outputs)
         .map(|(pair, ours)| {
             let classical = lanczos(&pair.frame);
+            let ours_256 = area_down(ours);
             [
                 psnr(ours, &pair.target),
                 ssim_at(ours, &pair.target, ENHANCED_SIDE),
                 psnr(&classical, &pair.target),
                 ssim_at(&classical, &pair.target, ENHANCED_SIDE),
-                psnr(&area_down(ours), &pair.frame),
+                psnr(&ours_256, &pair.frame),
+                grid_levels(&pair.frame, SIZE),
+                grid_levels(&ours_256, SIZE),
+                grid_levels(&area_down(&pair.target), SIZE),
             ]
         })
         .collect();
@@ -131,7 +153,67 @@ pub fn on_pairs(path: &Path, pairs: &[&Pair]) -> anyhow::Result<Quality> {
         lanczos_psnr_db: mean(2),
         lanczos_ssim: mean(3),
         kept_psnr_db: mean(4),
+        grid_levels: Grid {
+            generator: mean(5),
+            enhancer: mean(6),
+            truth: mean(7),
+        },
     })
+}
+
+/// How strong a picture's grid is: the RMS, in 8-bit levels, of what repeats every 8
+/// pixels both ways (the mesh of periods 2, 4 and 8 is such a tile), counting at each
+/// frequency of that lattice only the power above the picture's own spectrum there (the
+/// mean of the frequencies two steps away, past the Hann window's spread). A picture
+/// without a grid is near 0; the director's pictures at 256 are at 0.0 to 0.1.
+pub fn grid_levels(rgb: &[u8], side: usize) -> f64 {
+    use rustfft::num_complex::Complex32;
+    assert!(
+        side.is_multiple_of(8) && rgb.len() == 3 * side * side,
+        "a square RGB picture a multiple of 8 wide"
+    );
+    let hann: Vec<f32> = (0..side)
+        .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / side as f32).cos())
+        .collect();
+    let grey: Vec<f32> = rgb
+        .chunks_exact(3)
+        .map(|p| (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0)
+        .collect();
+    let mean = grey.iter().sum::<f32>() / grey.len().max(1) as f32;
+    let mut s: Vec<Complex32> = grey
+        .iter()
+        .enumerate()
+        .map(|(i, &g)| Complex32::new((g - mean) * hann[i / side] * hann[i % side], 0.0))
+        .collect();
+    let fft = rustfft::FftPlanner::new().plan_fft_forward(side);
+    fft.process(&mut s);
+    let mut column = vec![Complex32::default(); side];
+    for x in 0..side {
+        for y in 0..side {
+            column[y] = s[y * side + x];
+        }
+        fft.process(&mut column);
+        for y in 0..side {
+            s[y * side + x] = column[y];
+        }
+    }
+    let power = |y: usize, x: usize| s[(y % side) * side + x % side].norm_sqr() as f64;
+    let step = side / 8;
+    let bins = (0..64).skip(1).map(|i| (i / 8 * step, i % 8 * step));
+    let excess: f64 = bins
+        .map(|(y, x)| {
+            let around = [(2, 0), (side - 2, 0), (0, 2), (0, side - 2)]
+                .iter()
+                .map(|&(dy, dx)| power(y + dy, x + dx))
+                .sum::<f64>()
+                / 4.0;
+            (power(y, x) - around).max(0.0)
+        })
+        .sum();
+    // A cosine of amplitude A puts (A N^2 / 8)^2 into each of its two frequencies
+    // through the window (or (A N^2 / 4)^2 into one, at the Nyquist frequency): 16 / N^4
+    // turns the power back into the mean square.
+    (16.0 * excess / (side as f64).powi(4)).sqrt()
 }
 
 #[cfg(test)]
@@ -154,6 +236,56 @@ mod tests {
             7,
             "rows of blocks keep their level"
         );
+    }
+
+    /// A smooth picture has no grid. Over it, each pattern that repeats every 8 pixels
+    /// reads as its RMS: a checkerboard of 2 pixels and stripes of 4 (each +-3, RMS 3),
+    /// cosines of period 8 along the rows and along a diagonal (amplitude 3, RMS 2.12),
+    /// and a tile that mixes periods (rows of 2 by columns of 4, +-3, RMS 3).
+    #[test]
+    fn a_grid_reads_as_its_rms_and_a_smooth_picture_has_none() {
+        let side = 64;
+        let picture = |grid: &dyn Fn(f64, f64) -> f64| -> Vec<u8> {
+            (0..side * side)
+                .flat_map(|i| {
+                    let (y, x) = ((i / side) as f64, (i % side) as f64);
+                    let smooth = 128.0 + 60.0 * (x / 9.0).sin() * (y / 13.0).cos();
+                    let v = (smooth + grid(y, x)).round() as u8;
+                    [v, v, v]
+                })
+                .collect()
+        };
+        let sign = |b: bool| if b { 3.0 } else { -3.0 };
+        let tau = std::f64::consts::TAU;
+        let clean = grid_levels(&picture(&|_, _| 0.0), side);
+        assert!(clean < 0.2, "a smooth picture: {clean:.2}");
+        type Pattern<'a> = &'a dyn Fn(f64, f64) -> f64;
+        let cases: [(&str, Pattern, f64); 5] = [
+            (
+                "checkerboard",
+                &|y, x| sign(((y + x) as u64).is_multiple_of(2)),
+                3.0,
+            ),
+            ("stripes of 4", &|_, x| sign((x as u64) % 4 < 2), 3.0),
+            ("cosine of 8", &|y, _| 3.0 * (tau * y / 8.0).cos(), 2.12),
+            (
+                "diagonal of 8",
+                &|y, x| 3.0 * (tau * (y - x) / 8.0).cos(),
+                2.12,
+            ),
+            (
+                "2 by 4",
+                &|y, x| sign((y as u64).is_multiple_of(2) == (x as u64 % 4 < 2)),
+                3.0,
+            ),
+        ];
+        for (name, grid, rms) in cases {
+            let got = grid_levels(&picture(grid), side);
+            assert!(
+                (got - rms).abs() < 0.15,
+                "{name}: {got:.2} levels, not {rms}"
+            );
+        }
     }
 }
 
