@@ -341,13 +341,7 @@ fn train_step(
     (consistency, grid): (f64, f64),
 ) -> (EnhanceNet, f32) {
     let out = net.forward(x.clone());
-    let pool = |t: Tensor<4>| {
-        burn::tensor::module::avg_pool2d(
-            t,
-            burn::tensor::ops::AvgPoolOptions::new([SCALE, SCALE]).with_stride([SCALE, SCALE]),
-        )
-    };
-    let down = pool(out.clone());
+    let down = pooled(out.clone());
     let loss = if grid > 0.0 {
         let fine = |t: Tensor<4>| {
             let [n, c, h, w] = t.dims();
@@ -355,7 +349,7 @@ fn train_step(
                 .slice([0..n, 0..c, MARGIN..h - MARGIN, MARGIN..w - MARGIN])
                 - smoothed(t)
         };
-        let truth_down = pool(y.clone());
+        let truth_down = pooled(y.clone());
         (out - y).powf_scalar(2.0).mean()
             + (smoothed(down.clone()) - smoothed(x))
                 .powf_scalar(2.0)
@@ -398,6 +392,14 @@ pub fn seconds_per_step(channels: usize, batch: usize) -> f64 {
     }
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// Enlarged frames `[n, 3, 4h, 4w]` averaged back down to `[n, 3, h, w]` (4x4 blocks).
+fn pooled(frames: Tensor<4>) -> Tensor<4> {
+    burn::tensor::module::avg_pool2d(
+        frames,
+        burn::tensor::ops::AvgPoolOptions::new([SCALE, SCALE]).with_stride([SCALE, SCALE]),
+    )
 }
 
 /// The binomial filter [`smoothed`] applies on each axis: it keeps cos^4(pi / p) of a
@@ -564,13 +566,10 @@ mod tests {
             for _ in 0..150 {
                 (net, _) = train_step(net, &mut opt, (x.clone(), y.clone()), 3e-3, (3.0, grid));
             }
-            let down: Vec<f32> = burn::tensor::module::avg_pool2d(
-                net.forward(x.clone()),
-                burn::tensor::ops::AvgPoolOptions::new([SCALE, SCALE]).with_stride([SCALE, SCALE]),
-            )
-            .into_data()
-            .try_to_vec()
-            .unwrap();
+            let down: Vec<f32> = pooled(net.forward(x.clone()))
+                .into_data()
+                .try_to_vec()
+                .unwrap();
             down.iter().zip(&checker).map(|(d, c)| d * c).sum::<f32>() / down.len() as f32
         };
         let (kept, taken) = (mesh_left(0.0), mesh_left(10.0));
